@@ -1,0 +1,33 @@
+# The two commands of the README: `make serve` and `make test`. Everything else is a helper of those.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install serve test check lint format openapi bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+serve: install  ## install, then run the server on the embedded default (SQLite in ~/.local/share/codeyard)
+	$(BIN)/codeyard serve
+
+test: install  ## install the test dependencies, lint, type-check and run the whole test suite
+	BIN=$(BIN) scripts/test
+
+check: install
+	BIN=$(BIN) scripts/check
+
+format: install
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+openapi: install  ## regenerate the committed OpenAPI document
+	$(BIN)/python scripts/openapi.py --write
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

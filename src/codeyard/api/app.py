@@ -1,0 +1,78 @@
+"""``create_app(settings)``: the FastAPI application, its middleware, routers and lifespan."""
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from codeyard import __version__
+from codeyard.api import errors
+from codeyard.api.body_limit import BodyLimitMiddleware
+from codeyard.api.ratelimit import RateLimiter
+from codeyard.api.request_id import RequestIdMiddleware
+from codeyard.api.routes import attachments, identity, pages, sessions
+from codeyard.api.state import AppState
+from codeyard.config import Settings
+from codeyard.services.container import Services
+
+ORG_ROUTERS: list[APIRouter] = [sessions.router, attachments.router]
+"""Routers served under both ``/v3/organizations/{org_id}`` and ``/v3/organizations`` (org keys)."""
+
+
+class Background(Protocol):
+    """Something that runs beside the API for the application's lifetime (the runner, the schedule ticker)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def create_app(settings: Settings, services: Services, *, background: Sequence[Background] = ()) -> FastAPI:
+    """The API over ready services; ``background`` parts start and stop with the application."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        started: list[Background] = []
+        try:
+            for part in background:
+                await part.start()
+                started.append(part)
+            yield
+        finally:
+            for part in reversed(started):
+                await part.stop()
+
+    app = FastAPI(
+        title="codeyard",
+        version=__version__,
+        description="Self-hosted autonomous coding sessions behind a Devin-API-v3-compatible HTTP API.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.codeyard = AppState(settings, services, RateLimiter(settings.rate_limit, settings.auth_failure_limit))
+    errors.install(app)
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, upload_limit=settings.attachment_max_bytes)
+    app.add_middleware(RequestIdMiddleware)
+
+    app.include_router(identity.router)
+    for router in ORG_ROUTERS:
+        # The org-less form first: its paths start with a literal resource name, so they never shadow an org id.
+        app.include_router(router, prefix="/v3/organizations", include_in_schema=False)
+        app.include_router(router, prefix="/v3/organizations/{org_id}")
+    app.include_router(attachments.public_router)
+    app.include_router(pages.router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        await services.db.ping()
+        return {"status": "ok"}
+
+    return app

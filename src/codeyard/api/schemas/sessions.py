@@ -1,0 +1,137 @@
+"""Session schemas (devin-api-reference §5)."""
+
+import json
+from typing import Annotated, Any, Literal
+
+import jsonschema
+from pydantic import BaseModel, Field, StringConstraints, field_validator
+
+from codeyard.api.schemas.common import Identifier, Request, ShortText, Tag, Url
+
+
+class SessionSecret(BaseModel):
+    key: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    value: Annotated[str, StringConstraints(max_length=65_536)]
+    sensitive: bool = True
+
+
+class SessionCreate(Request):
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
+    title: ShortText | None = None
+    tags: Annotated[list[Tag], Field(max_length=50)] | None = None
+    playbook_id: Identifier | None = None
+    child_playbook_id: Identifier | None = None
+    knowledge_ids: Annotated[list[Identifier], Field(max_length=1000)] | None = None
+    secret_ids: Annotated[list[Identifier], Field(max_length=1000)] | None = None
+    session_secrets: Annotated[list[SessionSecret], Field(max_length=100)] | None = None
+    max_acu_limit: Annotated[float, Field(gt=0)] | None = None
+    repos: (
+        Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=2083)]], Field(max_length=50)] | None
+    ) = None
+    attachment_urls: Annotated[list[Url], Field(max_length=100)] | None = None
+    session_links: Annotated[list[Url], Field(max_length=100)] | None = None
+    bypass_approval: bool | None = None
+    create_as_user_id: Identifier | None = None
+    devin_mode: ShortText | None = None
+    platform: ShortText | None = None
+    advanced_mode: ShortText | None = None
+    structured_output_schema: dict[str, Any] | None = None
+    structured_output_required: bool = True
+    resumable: bool | None = None
+
+    @field_validator("structured_output_schema")
+    @classmethod
+    def _schema_is_draft7(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        if len(json.dumps(value)) > 64 * 1024:
+            raise ValueError("the schema is larger than 64 KB")
+        try:
+            jsonschema.Draft7Validator.check_schema(value)
+        except jsonschema.SchemaError as exc:
+            raise ValueError(f"not a valid JSON Schema (Draft 7): {exc.message}") from exc
+        if '"$ref": "http' in json.dumps(value):
+            raise ValueError("the schema must be self-contained (no external $ref)")
+        return value
+
+
+class PullRequest(BaseModel):
+    pr_url: str
+    pr_state: str | None = None
+    url: str
+    """A copy of ``pr_url`` for clients that read ``pull_requests[0].url`` (devin-api-reference §11)."""
+
+
+class SessionResponse(BaseModel):
+    session_id: str
+    url: str
+    status: str
+    status_detail: str | None = None
+    title: str | None = None
+    tags: list[str]
+    org_id: str
+    user_id: str | None = None
+    service_user_id: str | None = None
+    playbook_id: str | None = None
+    parent_session_id: str | None = None
+    child_session_ids: list[str] = []
+    is_archived: bool = False
+    origin: str | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    created_at: int
+    updated_at: int
+    acus_consumed: float
+    pull_requests: list[PullRequest]
+    structured_output: Any | None = None
+    # codeyard extensions
+    queue_position: int | None = None
+    """1-based place in the runner queue while the session waits in ``new`` or ``resuming``."""
+    schedule_id: str | None = None
+    repos: list[str] = []
+    max_acu_limit: float | None = None
+    error_message: str | None = None
+
+
+class MessageCreate(Request):
+    message: Annotated[str, StringConstraints(min_length=1, max_length=1_000_000)]
+    attachment_urls: Annotated[list[Url], Field(max_length=100)] | None = None
+    message_as_user_id: Identifier | None = None
+
+
+class MessageResponse(BaseModel):
+    event_id: str
+    source: Literal["devin", "user"]
+    message: str
+    created_at: int
+
+
+class EventResponse(BaseModel):
+    event_id: str
+    event_type: str
+    category: str
+    direction: Literal["incoming", "outgoing"]
+    summary: str
+    created_at: int
+
+
+class TagsBody(Request):
+    tags: Annotated[list[Tag], Field(max_length=50)]
+
+
+class TagsResponse(BaseModel):
+    tags: list[str]
+
+
+class AttachmentItem(BaseModel):
+    attachment_id: str
+    name: str
+    source: Literal["devin", "user"]
+    url: str
+    content_type: str | None = None
+
+
+class AttachmentUploadResponse(BaseModel):
+    attachment_id: str
+    name: str
+    url: str

@@ -1,0 +1,32 @@
+"""All services of one process, built once from the settings and a database."""
+
+from codeyard.config import Settings
+from codeyard.services.attachments import Attachments
+from codeyard.services.clock import Clock, system_clock
+from codeyard.services.crypto import Vault
+from codeyard.services.dispatch import Dispatcher, PollingDispatcher
+from codeyard.services.identity import Identity
+from codeyard.services.sessions import Sessions
+from codeyard.storage.db import Database
+
+
+class Services:
+    def __init__(
+        self, settings: Settings, db: Database, dispatcher: Dispatcher | None = None, clock: Clock = system_clock
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.vault = Vault(settings.ensure_secret_key())
+        self.dispatcher: Dispatcher = dispatcher or PollingDispatcher()
+        self.identity = Identity(db, clock)
+        self.attachments = Attachments(
+            db,
+            self.vault,
+            settings.data_dir,
+            settings.resolved_public_url,
+            max_bytes=settings.attachment_max_bytes,
+            link_ttl=settings.attachment_link_ttl,
+            clock=clock,
+        )
+        self.sessions = Sessions(db, self.vault, self.attachments, self.dispatcher, clock)

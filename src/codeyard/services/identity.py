@@ -1,0 +1,229 @@
+"""Organizations, service users and API keys: provisioning, authentication and first-start bootstrap."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from codeyard.domain.ids import new_id
+from codeyard.errors import AuthenticationError, BadRequestError, ConflictError, NotFoundError
+from codeyard.services.clock import Clock, system_clock
+from codeyard.services.crypto import API_KEY_PREFIX, key_digest, new_api_key
+from codeyard.services.principal import Principal, Role
+from codeyard.storage.db import Database
+from codeyard.storage.tables import ApiKey, Meta, Organization, ServiceUser
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A freshly created key: the token is shown once and never stored."""
+
+    api_key_id: str
+    service_user_id: str
+    token: str
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    org_id: str
+    org_api_key: str
+    enterprise_api_key: str
+
+
+class Identity:
+    def __init__(self, db: Database, clock: Clock = system_clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    # -- authentication ------------------------------------------------------------------------------
+    async def authenticate(self, token: str) -> Principal:
+        if not token.startswith(API_KEY_PREFIX) or len(token) > 256:
+            raise AuthenticationError("the API key is not a codeyard key (cog_…)")
+        now = self.clock()
+        async with self.db.read() as s:
+            row = (
+                await s.execute(
+                    select(ApiKey, ServiceUser)
+                    .join(ServiceUser, ServiceUser.id == ApiKey.service_user_id)
+                    .where(ApiKey.digest == key_digest(token))
+                )
+            ).first()
+            if row is None:
+                raise AuthenticationError("the API key is unknown")
+            key, user = row
+            if key.revoked_at is not None:
+                raise AuthenticationError("the API key has been revoked")
+            if key.expires_at is not None and key.expires_at <= now:
+                raise AuthenticationError("the API key has expired")
+            if user.deleted_at is not None:
+                raise AuthenticationError("the API key's service user has been deleted")
+            if user.org_id is not None:
+                org = await s.scalar(select(Organization.deleted_at).where(Organization.id == user.org_id))
+                if org is not None:
+                    raise AuthenticationError("the API key's organization has been deleted")
+        return Principal(user.id, user.name, user.org_id, Role(user.role), key.id)
+
+    async def touch_key(self, api_key_id: str) -> None:
+        async with self.db.write() as s:
+            await s.execute(update(ApiKey).where(ApiKey.id == api_key_id).values(last_used_at=self.clock()))
+
+    # -- organizations -------------------------------------------------------------------------------
+    async def create_org(
+        self, name: str, *, max_cycle_acu_limit: float | None = None, max_session_acu_limit: float | None = None
+    ) -> Organization:
+        now = self.clock()
+        org = Organization(
+            id=new_id("org"),
+            name=name,
+            max_cycle_acu_limit=max_cycle_acu_limit,
+            max_session_acu_limit=max_session_acu_limit,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.db.write() as s:
+            s.add(org)
+        return org
+
+    async def list_orgs(self) -> list[Organization]:
+        async with self.db.read() as s:
+            rows = await s.scalars(
+                select(Organization).where(Organization.deleted_at.is_(None)).order_by(Organization.pk)
+            )
+            return list(rows)
+
+    async def get_org(self, org_id: str) -> Organization:
+        async with self.db.read() as s:
+            org = await s.scalar(
+                select(Organization).where(Organization.id == org_id, Organization.deleted_at.is_(None))
+            )
+        if org is None:
+            raise NotFoundError(f"organization {org_id} not found")
+        return org
+
+    async def update_org(self, org_id: str, changes: dict[str, object]) -> Organization:
+        async with self.db.write() as s:
+            org = await s.scalar(
+                select(Organization).where(Organization.id == org_id, Organization.deleted_at.is_(None))
+            )
+            if org is None:
+                raise NotFoundError(f"organization {org_id} not found")
+            for field in ("name", "max_cycle_acu_limit", "max_session_acu_limit"):
+                if field in changes:
+                    setattr(org, field, changes[field])
+            org.updated_at = self.clock()
+        return org
+
+    async def delete_org(self, org_id: str) -> Organization:
+        """Soft delete: its keys stop working and it disappears from lists; its data stays on disk."""
+        async with self.db.write() as s:
+            org = await s.scalar(
+                select(Organization).where(Organization.id == org_id, Organization.deleted_at.is_(None))
+            )
+            if org is None:
+                raise NotFoundError(f"organization {org_id} not found")
+            org.deleted_at = org.updated_at = self.clock()
+        return org
+
+    # -- service users and keys ----------------------------------------------------------------------
+    async def create_service_user(self, name: str, role: Role, org_id: str | None) -> ServiceUser:
+        if role == Role.ENTERPRISE_ADMIN and org_id is not None:
+            raise BadRequestError("an enterprise_admin service user belongs to no organization")
+        if role != Role.ENTERPRISE_ADMIN and org_id is None:
+            raise BadRequestError(f"a {role.value} service user needs an organization")
+        if org_id is not None:
+            await self.get_org(org_id)
+        user = ServiceUser(
+            id=new_id("service-user"), name=name, org_id=org_id, role=role.value, created_at=self.clock()
+        )
+        async with self.db.write() as s:
+            s.add(user)
+        return user
+
+    async def list_service_users(self, org_id: str | None = None) -> list[ServiceUser]:
+        query = select(ServiceUser).where(ServiceUser.deleted_at.is_(None)).order_by(ServiceUser.pk)
+        if org_id is not None:
+            query = query.where(ServiceUser.org_id == org_id)
+        async with self.db.read() as s:
+            return list(await s.scalars(query))
+
+    async def issue_key(
+        self, service_user_id: str, name: str = "default", *, ttl_seconds: float | None = None
+    ) -> IssuedKey:
+        now = self.clock()
+        token = new_api_key()
+        expires_at = now + ttl_seconds if ttl_seconds else None
+        async with self.db.write() as s:
+            user = await s.scalar(
+                select(ServiceUser).where(ServiceUser.id == service_user_id, ServiceUser.deleted_at.is_(None))
+            )
+            if user is None:
+                raise NotFoundError(f"service user {service_user_id} not found")
+            key = ApiKey(
+                id=new_id("apikey"),
+                service_user_id=service_user_id,
+                name=name,
+                digest=key_digest(token),
+                hint=token[:8],
+                created_at=now,
+                expires_at=expires_at,
+            )
+            s.add(key)
+        return IssuedKey(key.id, service_user_id, token, expires_at)
+
+    async def list_keys(self, service_user_id: str | None = None) -> list[ApiKey]:
+        query = select(ApiKey).order_by(ApiKey.pk)
+        if service_user_id is not None:
+            query = query.where(ApiKey.service_user_id == service_user_id)
+        async with self.db.read() as s:
+            return list(await s.scalars(query))
+
+    async def revoke_key(self, api_key_id: str) -> ApiKey:
+        async with self.db.write() as s:
+            key = await s.scalar(select(ApiKey).where(ApiKey.id == api_key_id))
+            if key is None:
+                raise NotFoundError(f"API key {api_key_id} not found")
+            if key.revoked_at is not None:
+                raise ConflictError(f"API key {api_key_id} is already revoked")
+            key.revoked_at = self.clock()
+        return key
+
+    # -- first start -----------------------------------------------------------------------------------
+    async def bootstrap(self) -> Bootstrap | None:
+        """On an empty database: the enterprise, org ``default``, an enterprise admin and an org admin, with keys.
+
+        Returns ``None`` when the installation was bootstrapped before (by this or another process).
+        """
+        now = self.clock()
+        org = Organization(id=new_id("org"), name="default", created_at=now, updated_at=now)
+        admin = ServiceUser(
+            id=new_id("service-user"), name="enterprise-admin", org_id=None, role=Role.ENTERPRISE_ADMIN, created_at=now
+        )
+        org_admin = ServiceUser(
+            id=new_id("service-user"), name="default-admin", org_id=org.id, role=Role.ORG_ADMIN, created_at=now
+        )
+        enterprise_token, org_token = new_api_key(), new_api_key()
+        async with self.db.write() as s:
+            if await s.get(Meta, "bootstrapped") is not None:
+                return None
+            s.add_all(
+                [
+                    Meta(key="bootstrapped", value=str(now)),
+                    Meta(key="enterprise_id", value=new_id("enterprise")),
+                    org,
+                    admin,
+                    org_admin,
+                ]
+            )
+            await s.flush()
+            for user, token in ((admin, enterprise_token), (org_admin, org_token)):
+                s.add(
+                    ApiKey(
+                        id=new_id("apikey"),
+                        service_user_id=user.id,
+                        name="bootstrap",
+                        digest=key_digest(token),
+                        hint=token[:8],
+                        created_at=now,
+                    )
+                )
+        return Bootstrap(org_id=org.id, org_api_key=org_token, enterprise_api_key=enterprise_token)

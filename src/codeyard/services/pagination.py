@@ -1,0 +1,37 @@
+"""Cursor pagination of contract §3: opaque cursors over the insertion-ordered ``pk`` of a table."""
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from codeyard.errors import BadRequestError
+
+T = TypeVar("T")
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    end_cursor: str | None
+    has_next_page: bool
+    total: int | None
+
+
+def encode_cursor(pk: int) -> str:
+    return base64.urlsafe_b64encode(f"pk:{pk}".encode()).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = raw.partition(":")
+        if kind != "pk" or not value.isdigit():
+            raise ValueError(raw)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadRequestError("the cursor in `after` is not valid") from exc

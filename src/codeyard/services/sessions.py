@@ -1,0 +1,457 @@
+"""Sessions: create, read, list, steer (messages, tags, archive, terminate) — the API's half of contract §4.
+
+Status changes go through ``codeyard.domain.lifecycle``; the runner drives the other half through
+``codeyard.services.runs``.
+"""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from codeyard.domain.ids import new_id, new_session_id, normalize_session_id
+from codeyard.domain.lifecycle import RUNNABLE, SessionState, SessionStatus, StatusDetail, TransitionError
+from codeyard.errors import FieldError, InvalidTransitionError, NotFoundError
+from codeyard.services.attachments import ATTACHMENT_LINE, Attachments
+from codeyard.services.clock import Clock, system_clock
+from codeyard.services.crypto import Vault
+from codeyard.services.dispatch import Dispatcher
+from codeyard.services.events import Category, add_event
+from codeyard.services.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
+from codeyard.services.principal import Principal
+from codeyard.storage.db import Database
+from codeyard.storage.tables import (
+    AgentSessionRow,
+    EventRow,
+    KnowledgeNote,
+    MessageRow,
+    Playbook,
+    Secret,
+    SessionLabel,
+)
+
+MACRO = re.compile(r"(?<![\w!])(![A-Za-z0-9_][A-Za-z0-9_-]{0,63})\b")
+
+
+@dataclass
+class NewSession:
+    prompt: str
+    title: str | None = None
+    tags: list[str] = field(default_factory=list)
+    playbook_id: str | None = None
+    knowledge_ids: list[str] | None = None
+    secret_ids: list[str] | None = None
+    session_secrets: list[dict[str, Any]] | None = None
+    max_acu_limit: float | None = None
+    repos: list[str] = field(default_factory=list)
+    attachment_urls: list[str] = field(default_factory=list)
+    structured_output_schema: dict[str, Any] | None = None
+    request: dict[str, Any] = field(default_factory=dict)
+    """Every received field (without secret values), recorded as-is."""
+    origin: str = "api"
+    schedule_id: str | None = None
+    user_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionFilters:
+    tags: Sequence[str] = ()
+    session_ids: Sequence[str] = ()
+    origins: Sequence[str] = ()
+    repo_names: Sequence[str] = ()
+    service_user_ids: Sequence[str] = ()
+    user_ids: Sequence[str] = ()
+    playbook_id: str | None = None
+    schedule_id: str | None = None
+    category: str | None = None
+    is_archived: bool | None = None
+    created_after: float | None = None
+    created_before: float | None = None
+    updated_after: float | None = None
+    updated_before: float | None = None
+
+
+def make_title(prompt: str) -> str:
+    """A title from the prompt's first meaningful line, at most 80 characters."""
+    for line in prompt.splitlines():
+        line = line.strip()
+        if line and not ATTACHMENT_LINE.match(line):
+            return line if len(line) <= 80 else line[:79].rstrip() + "…"
+    return "Untitled session"
+
+
+def repo_name(repo: str) -> str:
+    """``owner/repo`` for a git URL or an ``owner/repo`` string (for the ``repo_names`` filter)."""
+    cleaned = repo.strip().rstrip("/").removesuffix(".git")
+    parts = [p for p in re.split(r"[/:]", cleaned) if p]
+    return "/".join(parts[-2:]) if len(parts) >= 2 else cleaned
+
+
+def state_of(row: AgentSessionRow) -> SessionState:
+    detail = StatusDetail(row.status_detail) if row.status_detail else None
+    return SessionState(SessionStatus(row.status), detail, row.is_archived)
+
+
+def apply_state(s: AsyncSession, row: AgentSessionRow, new: SessionState, now: float, reason: str = "") -> None:
+    """Store a lifecycle state and record a status event when it changed."""
+    old = state_of(row)
+    row.status, row.status_detail, row.is_archived = new.status.value, new.detail and new.detail.value, new.is_archived
+    row.updated_at = now
+    if (old.status, old.detail) != (new.status, new.detail):
+        shown = new.status.value + (f"/{new.detail.value}" if new.detail else "")
+        add_event(
+            s,
+            row.id,
+            "status_changed",
+            Category.STATUS,
+            reason or f"status is now {shown}",
+            now=now,
+            data={"status": new.status.value, "status_detail": new.detail and new.detail.value},
+        )
+
+
+class Sessions:
+    def __init__(
+        self, db: Database, vault: Vault, attachments: Attachments, dispatcher: Dispatcher, clock: Clock = system_clock
+    ) -> None:
+        self.db = db
+        self.vault = vault
+        self.attachments = attachments
+        self.dispatcher = dispatcher
+        self.clock = clock
+
+    # -- create ----------------------------------------------------------------------------------------
+    async def create(self, principal: Principal, org_id: str, spec: NewSession) -> AgentSessionRow:
+        now = self.clock()
+        session_id = new_session_id()
+        async with self.db.write() as s:
+            playbook_id = await self._check_refs(s, org_id, spec)
+            urls = [*spec.attachment_urls, *(m["url"] for m in ATTACHMENT_LINE.finditer(spec.prompt))]
+            files = await self.attachments.resolve_urls(s, org_id, urls, "attachment_urls")
+            row = AgentSessionRow(
+                id=session_id,
+                org_id=org_id,
+                status=SessionStatus.NEW.value,
+                status_detail=None,
+                is_archived=False,
+                title=(spec.title or "").strip()[:500] or make_title(spec.prompt),
+                prompt=spec.prompt,
+                tags=_dedupe(spec.tags),
+                playbook_id=playbook_id,
+                knowledge_ids=spec.knowledge_ids,
+                secret_ids=spec.secret_ids,
+                session_secrets=self.vault.encrypt_json(spec.session_secrets) if spec.session_secrets else None,
+                max_acu_limit=spec.max_acu_limit,
+                repos=list(spec.repos),
+                structured_output_schema=spec.structured_output_schema,
+                structured_output=None,
+                request=spec.request,
+                user_id=spec.user_id,
+                service_user_id=principal.service_user_id,
+                origin=spec.origin,
+                schedule_id=spec.schedule_id,
+                pull_requests=[],
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            await s.flush()
+            self._set_labels(s, row)
+            s.add(
+                MessageRow(
+                    id=new_id("event"),
+                    session_id=session_id,
+                    source="user",
+                    message=spec.prompt,
+                    consumed=False,
+                    created_at=now,
+                )
+            )
+            add_event(
+                s,
+                session_id,
+                "session_created",
+                Category.LIFECYCLE,
+                f"session created ({spec.origin})",
+                now=now,
+                incoming=True,
+            )
+            add_event(s, session_id, "user_message", Category.MESSAGE, _summary(spec.prompt), now=now, incoming=True)
+            await self.attachments.link(s, session_id, files, "user")
+        await self.dispatcher.session_ready(session_id)
+        return row
+
+    async def _check_refs(self, s: AsyncSession, org_id: str, spec: NewSession) -> str | None:
+        """Referenced playbook, notes and secrets must exist in the org (422 naming the field otherwise)."""
+        playbook_id = spec.playbook_id
+        if playbook_id is not None:
+            if await s.scalar(select(Playbook.pk).where(Playbook.id == playbook_id, Playbook.org_id == org_id)) is None:
+                raise FieldError("playbook_id", f"playbook {playbook_id} not found")
+        else:
+            for macro in MACRO.findall(spec.prompt):
+                found = await s.scalar(
+                    select(Playbook.id).where(Playbook.org_id == org_id, Playbook.macro == macro).limit(1)
+                )
+                if found is not None:
+                    playbook_id = found
+                    break
+        for name, table, ids in (
+            ("knowledge_ids", KnowledgeNote, spec.knowledge_ids),
+            ("secret_ids", Secret, spec.secret_ids),
+        ):
+            if ids:
+                count = await s.scalar(
+                    select(func.count()).select_from(table).where(table.id.in_(set(ids)), table.org_id == org_id)
+                )
+                if count != len(set(ids)):
+                    raise FieldError(name, f"some of the {name} do not exist in this organization")
+        return playbook_id
+
+    # -- read ------------------------------------------------------------------------------------------
+    async def get(self, org_id: str, session_id: str) -> AgentSessionRow:
+        async with self.db.read() as s:
+            return await self._load(s, org_id, session_id)
+
+    async def _load(self, s: AsyncSession, org_id: str | None, session_id: str) -> AgentSessionRow:
+        normalized = normalize_session_id(session_id)
+        row = None
+        if normalized is not None:
+            query = select(AgentSessionRow).where(AgentSessionRow.id == normalized)
+            if org_id is not None:
+                query = query.where(AgentSessionRow.org_id == org_id)
+            row = await s.scalar(query)
+        if row is None:
+            raise NotFoundError(f"session {session_id[:80]} not found")
+        return row
+
+    async def find_any_org(self, session_id: str) -> AgentSessionRow:
+        """For the session page, whose link carries no org: the caller checks access afterwards."""
+        async with self.db.read() as s:
+            return await self._load(s, None, session_id)
+
+    async def list_sessions(
+        self, org_id: str, filters: SessionFilters, *, after: str | None, first: int
+    ) -> Page[AgentSessionRow]:
+        cursor = decode_cursor(after)
+        query = self._filtered(select(AgentSessionRow).where(AgentSessionRow.org_id == org_id), filters)
+        async with self.db.read() as s:
+            total = await s.scalar(select(func.count()).select_from(query.subquery()))
+            if cursor is not None:
+                query = query.where(AgentSessionRow.pk < cursor)
+            rows = list(await s.scalars(query.order_by(AgentSessionRow.pk.desc()).limit(min(first, MAX_PAGE) + 1)))
+        has_next = len(rows) > first
+        rows = rows[:first]
+        return Page(rows, encode_cursor(rows[-1].pk) if has_next and rows else None, has_next, total)
+
+    @staticmethod
+    def _filtered(query: Select[AgentSessionRow], f: SessionFilters) -> Select[AgentSessionRow]:
+        t = AgentSessionRow
+        for kind, values in (("tag", f.tags), ("repo", f.repo_names)):
+            if values:
+                query = query.where(
+                    select(SessionLabel.pk)
+                    .where(SessionLabel.session_id == t.id, SessionLabel.kind == kind, SessionLabel.value.in_(values))
+                    .exists()
+                )
+        if f.session_ids:
+            query = query.where(t.id.in_([normalize_session_id(i) or i for i in f.session_ids]))
+        listed: list[tuple[InstrumentedAttribute[Any], Sequence[str]]] = [
+            (t.origin, f.origins),
+            (t.service_user_id, f.service_user_ids),
+            (t.user_id, f.user_ids),
+        ]
+        for attr, values in listed:
+            if values:
+                query = query.where(attr.in_(values))
+        equal: list[tuple[InstrumentedAttribute[Any], object]] = [
+            (t.playbook_id, f.playbook_id),
+            (t.schedule_id, f.schedule_id),
+            (t.category, f.category),
+            (t.is_archived, f.is_archived),
+        ]
+        for attr, value in equal:
+            if value is not None:
+                query = query.where(attr == value)
+        ranges: list[tuple[InstrumentedAttribute[float], float | None, float | None]] = [
+            (t.created_at, f.created_after, f.created_before),
+            (t.updated_at, f.updated_after, f.updated_before),
+        ]
+        for column, low, high in ranges:
+            if low is not None:
+                query = query.where(column >= low)
+            if high is not None:
+                query = query.where(column <= high)
+        return query
+
+    async def queue_positions(self, session_ids: Sequence[str]) -> dict[str, int]:
+        """1-based FIFO position of unclaimed runnable sessions among all waiting sessions."""
+        async with self.db.read() as s:
+            waiting = list(
+                await s.scalars(
+                    select(AgentSessionRow.id)
+                    .where(
+                        AgentSessionRow.status.in_([st.value for st in RUNNABLE]), AgentSessionRow.claimed_by.is_(None)
+                    )
+                    .order_by(AgentSessionRow.pk)
+                )
+            )
+        wanted = set(session_ids)
+        return {sid: i + 1 for i, sid in enumerate(waiting) if sid in wanted}
+
+    # -- messages --------------------------------------------------------------------------------------
+    async def messages(self, org_id: str, session_id: str, *, after: str | None, first: int) -> Page[MessageRow]:
+        cursor = decode_cursor(after)
+        async with self.db.read() as s:
+            row = await self._load(s, org_id, session_id)
+            query = select(MessageRow).where(MessageRow.session_id == row.id)
+            total = await s.scalar(select(func.count()).select_from(query.subquery()))
+            if cursor is not None:
+                query = query.where(MessageRow.pk > cursor)
+            items = list(await s.scalars(query.order_by(MessageRow.pk).limit(first + 1)))
+        has_next = len(items) > first
+        items = items[:first]
+        return Page(items, encode_cursor(items[-1].pk) if items else after, has_next, total)
+
+    async def send_message(
+        self, principal: Principal, org_id: str, session_id: str, message: str, attachment_urls: Sequence[str] = ()
+    ) -> AgentSessionRow:
+        now = self.clock()
+        async with self.db.write() as s:
+            row = await self._load(s, org_id, session_id)
+            try:
+                new_state = state_of(row).receive_message()
+            except TransitionError as exc:
+                raise InvalidTransitionError(str(exc)) from exc
+            urls = [*attachment_urls, *(m["url"] for m in ATTACHMENT_LINE.finditer(message))]
+            files = await self.attachments.resolve_urls(s, org_id, urls, "attachment_urls")
+            await self.attachments.link(s, row.id, files, "user")
+            s.add(
+                MessageRow(
+                    id=new_id("event"),
+                    session_id=row.id,
+                    source="user",
+                    message=message,
+                    consumed=False,
+                    created_at=now,
+                )
+            )
+            add_event(s, row.id, "user_message", Category.MESSAGE, _summary(message), now=now, incoming=True)
+            if new_state.status == SessionStatus.RESUMING:
+                row.claimed_by = None
+                row.lease_until = None
+            row.waiting_since = None
+            apply_state(
+                s,
+                row,
+                new_state,
+                now,
+                reason="resumed by a user message" if new_state.status == SessionStatus.RESUMING else "",
+            )
+        if new_state.status in RUNNABLE:
+            await self.dispatcher.session_ready(row.id)
+        else:
+            await self.dispatcher.session_changed(row.id)
+        return row
+
+    # -- events ----------------------------------------------------------------------------------------
+    async def events(
+        self,
+        org_id: str,
+        session_id: str,
+        *,
+        after: str | None,
+        first: int,
+        categories: Sequence[str] = (),
+        event_types: Sequence[str] = (),
+        direction: str | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+    ) -> Page[EventRow]:
+        cursor = decode_cursor(after)
+        async with self.db.read() as s:
+            row = await self._load(s, org_id, session_id)
+            query = select(EventRow).where(EventRow.session_id == row.id)
+            if categories:
+                query = query.where(EventRow.category.in_(categories))
+            if event_types:
+                query = query.where(EventRow.event_type.in_(event_types))
+            if direction is not None:
+                query = query.where(EventRow.direction == direction)
+            if created_after is not None:
+                query = query.where(EventRow.created_at >= created_after)
+            if created_before is not None:
+                query = query.where(EventRow.created_at <= created_before)
+            total = await s.scalar(select(func.count()).select_from(query.subquery()))
+            if cursor is not None:
+                query = query.where(EventRow.pk > cursor)
+            items = list(await s.scalars(query.order_by(EventRow.pk).limit(first + 1)))
+        has_next = len(items) > first
+        items = items[:first]
+        return Page(items, encode_cursor(items[-1].pk) if items else after, has_next, total)
+
+    # -- tags ------------------------------------------------------------------------------------------
+    async def set_tags(self, org_id: str, session_id: str, tags: Sequence[str], *, append: bool) -> list[str]:
+        async with self.db.write() as s:
+            row = await self._load(s, org_id, session_id)
+            if row.is_archived:
+                raise InvalidTransitionError("the session is archived and cannot be changed")
+            new_tags = _dedupe([*row.tags, *tags] if append else list(tags))
+            if len(new_tags) > 50:
+                raise FieldError("tags", "a session has at most 50 tags")
+            row.tags = new_tags
+            row.updated_at = self.clock()
+            await s.execute(delete(SessionLabel).where(SessionLabel.session_id == row.id, SessionLabel.kind == "tag"))
+            for tag in new_tags:
+                s.add(SessionLabel(session_id=row.id, kind="tag", value=tag))
+            return new_tags
+
+    # -- archive / terminate ---------------------------------------------------------------------------
+    async def archive(self, org_id: str, session_id: str) -> AgentSessionRow:
+        now = self.clock()
+        async with self.db.write() as s:
+            row = await self._load(s, org_id, session_id)
+            if not row.is_archived:
+                apply_state(s, row, state_of(row).archive(), now, reason="archived")
+                add_event(s, row.id, "session_archived", Category.LIFECYCLE, "session archived", now=now, incoming=True)
+        await self.dispatcher.session_changed(row.id)
+        return row
+
+    async def terminate(self, org_id: str, session_id: str, *, archive: bool = False) -> AgentSessionRow:
+        now = self.clock()
+        async with self.db.write() as s:
+            row = await self._load(s, org_id, session_id)
+            state = state_of(row)
+            if not state.terminated:
+                apply_state(s, row, state.terminate(), now, reason="terminated by the user")
+                add_event(
+                    s,
+                    row.id,
+                    "session_terminated",
+                    Category.LIFECYCLE,
+                    "terminated by the user",
+                    now=now,
+                    incoming=True,
+                )
+            if archive and not row.is_archived:
+                apply_state(s, row, state_of(row).archive(), now, reason="archived")
+        await self.dispatcher.session_changed(row.id)
+        return row
+
+    def _set_labels(self, s: AsyncSession, row: AgentSessionRow) -> None:
+        for tag in row.tags:
+            s.add(SessionLabel(session_id=row.id, kind="tag", value=tag))
+        for repo in _dedupe([repo_name(r) for r in row.repos]):
+            s.add(SessionLabel(session_id=row.id, kind="repo", value=repo))
+
+
+def _dedupe(values: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+def _summary(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 200 else line[:199] + "…"

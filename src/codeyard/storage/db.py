@@ -1,0 +1,113 @@
+"""The database handle: async engines, short transactions, migrations at start.
+
+SQLite has one writer at a time. Write transactions therefore start with ``BEGIN IMMEDIATE`` (so a
+transaction never fails half-way when it upgrades its lock) and, inside one process, queue on an
+``asyncio.Lock`` instead of spinning on ``busy_timeout``; reads use WAL snapshots and never wait.
+PostgreSQL needs none of this and gets one ordinary engine.
+"""
+
+import asyncio
+import contextlib
+import fcntl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_PG_MIGRATION_LOCK = 726_143_001
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        if self.is_sqlite:
+            self.write_engine = self._sqlite_engine(url, "BEGIN IMMEDIATE", echo)
+            self.read_engine = self._sqlite_engine(url, "BEGIN", echo)
+        else:
+            self.write_engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.read_engine = self.write_engine
+        self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    @staticmethod
+    def _sqlite_engine(url: str, begin: str, echo: bool) -> AsyncEngine:
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only snapshot; never takes the write lock."""
+        async with self._reader() as session, session.begin():
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """One short write transaction, committed on success. Do not nest."""
+        if self._write_lock is None:
+            async with self._writer() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._writer() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.read() as session:
+            await session.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()
+
+
+def sync_url(url: str) -> str:
+    """The synchronous driver URL Alembic uses for the same database."""
+    return url.replace("sqlite+aiosqlite", "sqlite").replace("postgresql+asyncpg", "postgresql+psycopg")
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest revision; safe when several processes start at once."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", sync_url(url).replace("%", "%%"))
+    engine = create_engine(sync_url(url), poolclass=NullPool)
+    try:
+        if url.startswith("sqlite"):
+            db_path = Path(url.split(":///", 1)[1])
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(db_path.with_name(db_path.name + ".migrate-lock"), "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                with engine.begin() as conn:
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+        else:
+            with engine.begin() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+    finally:
+        engine.dispose()

@@ -1,0 +1,301 @@
+"""Tables. Every row has an integer ``pk`` (insertion order, used by cursors) and, where the API names it, a
+public ``id`` string. Times are float epoch seconds (UTC); the API renders ints or ISO strings."""
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JsonType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JsonType, list[Any]: JsonType, Any: JsonType}
+
+
+class Meta(Base):
+    """Installation-wide facts: the enterprise id, the bootstrap marker."""
+
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
+    max_cycle_acu_limit: Mapped[float | None] = mapped_column(Float)
+    max_session_acu_limit: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    deleted_at: Mapped[float | None] = mapped_column(Float)
+
+
+class ServiceUser(Base):
+    __tablename__ = "service_users"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(256))
+    org_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    """``None`` for an enterprise service user."""
+    role: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[float] = mapped_column(Float)
+    deleted_at: Mapped[float | None] = mapped_column(Float)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    service_user_id: Mapped[str] = mapped_column(String(64), ForeignKey("service_users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    digest: Mapped[str] = mapped_column(String(128), unique=True)
+    """HMAC-SHA-256 of the token; the token itself is never stored."""
+    hint: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float)
+
+
+class AgentSessionRow(Base):
+    __tablename__ = "sessions"
+    __table_args__ = (
+        Index("ix_sessions_org_pk", "org_id", "pk"),
+        Index("ix_sessions_queue", "status", "claimed_by", "pk"),
+    )
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    status_detail: Mapped[str | None] = mapped_column(String(32))
+    is_archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    title: Mapped[str] = mapped_column(Text)
+    prompt: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    playbook_id: Mapped[str | None] = mapped_column(String(64))
+    knowledge_ids: Mapped[list[Any] | None] = mapped_column(JsonType)
+    secret_ids: Mapped[list[Any] | None] = mapped_column(JsonType)
+    session_secrets: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Encrypted JSON list of ``{key, value, sensitive}``."""
+    max_acu_limit: Mapped[float | None] = mapped_column(Float)
+    repos: Mapped[list[Any]] = mapped_column(default=list)
+    structured_output_schema: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    structured_output: Mapped[Any | None] = mapped_column(JsonType)
+    request: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Every create-request field as received (secrets removed), including the ones that do not apply here."""
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    service_user_id: Mapped[str | None] = mapped_column(String(64))
+    parent_session_id: Mapped[str | None] = mapped_column(String(64))
+    origin: Mapped[str] = mapped_column(String(32), default="api")
+    category: Mapped[str | None] = mapped_column(String(64))
+    subcategory: Mapped[str | None] = mapped_column(String(64))
+    schedule_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    pull_requests: Mapped[list[Any]] = mapped_column(default=list)
+    acus_consumed: Mapped[float] = mapped_column(Float, default=0.0)
+    working_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[float | None] = mapped_column(Float)
+    waiting_since: Mapped[float | None] = mapped_column(Float)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SessionLabel(Base):
+    """Searchable labels of a session (``kind`` is ``tag`` or ``repo``), so list filters stay in SQL."""
+
+    __tablename__ = "session_labels"
+    __table_args__ = (UniqueConstraint("session_id", "kind", "value"), Index("ix_session_labels_kv", "kind", "value"))
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64), ForeignKey("sessions.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    value: Mapped[str] = mapped_column(String(512))
+
+
+class MessageRow(Base):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_session_pk", "session_id", "pk"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    session_id: Mapped[str] = mapped_column(String(64), ForeignKey("sessions.id"))
+    source: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    consumed: Mapped[bool] = mapped_column(Boolean, default=False)
+    """For user messages: whether the agent has taken it into its history."""
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class EventRow(Base):
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_session_pk", "session_id", "pk"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    session_id: Mapped[str] = mapped_column(String(64), ForeignKey("sessions.id"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(16))
+    summary: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class HistoryRow(Base):
+    """One persisted item of the agent's model conversation (contract §5: every step stored before the next)."""
+
+    __tablename__ = "agent_history"
+    __table_args__ = (UniqueConstraint("session_id", "seq"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64), ForeignKey("sessions.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    item: Mapped[dict[str, Any]] = mapped_column()
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    """A UUID (contract §3)."""
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str | None] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class SessionAttachment(Base):
+    __tablename__ = "session_attachments"
+    __table_args__ = (UniqueConstraint("session_id", "attachment_id"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64), ForeignKey("sessions.id"), index=True)
+    attachment_id: Mapped[str] = mapped_column(String(64), ForeignKey("attachments.id"))
+    source: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class KnowledgeFolder(Base):
+    __tablename__ = "knowledge_folders"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(256))
+    parent_folder_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class KnowledgeNote(Base):
+    __tablename__ = "knowledge_notes"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(512))
+    body: Mapped[str] = mapped_column(Text)
+    trigger: Mapped[str] = mapped_column(Text)
+    folder_id: Mapped[str | None] = mapped_column(String(64))
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    pinned_repo: Mapped[str | None] = mapped_column(String(512))
+    macro: Mapped[str | None] = mapped_column(String(128))
+    access_type: Mapped[str] = mapped_column(String(16), default="org")
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class Playbook(Base):
+    __tablename__ = "playbooks"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(512))
+    body: Mapped[str] = mapped_column(Text)
+    macro: Mapped[str | None] = mapped_column(String(128))
+    access_type: Mapped[str] = mapped_column(String(16), default="org")
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class Secret(Base):
+    __tablename__ = "secrets"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(256))
+    secret_type: Mapped[str] = mapped_column(String(32))
+    value: Mapped[bytes] = mapped_column(LargeBinary)
+    """Encrypted with the server's secret key; never returned."""
+    is_sensitive: Mapped[bool] = mapped_column(Boolean, default=True)
+    note: Mapped[str | None] = mapped_column(Text)
+    access_type: Mapped[str] = mapped_column(String(16), default="org")
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Schedule(Base):
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_due", "enabled", "next_run_at"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(512))
+    prompt: Mapped[str] = mapped_column(Text)
+    agent: Mapped[str] = mapped_column(String(32), default="devin")
+    schedule_type: Mapped[str] = mapped_column(String(16), default="recurring")
+    frequency: Mapped[str | None] = mapped_column(String(256))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    scheduled_at: Mapped[float | None] = mapped_column(Float)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    interval_count: Mapped[int | None] = mapped_column(Integer)
+    notify_on: Mapped[str] = mapped_column(String(16), default="failure")
+    playbook_id: Mapped[str | None] = mapped_column(String(64))
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    target_devin_id: Mapped[str | None] = mapped_column(String(64))
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Accepted fields with no effect here (bypass_approval, platform, slack ids, create_as_user_id)."""
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    last_edited_by: Mapped[str | None] = mapped_column(String(64))
+    next_run_at: Mapped[float | None] = mapped_column(Float)
+    due_count: Mapped[int] = mapped_column(Integer, default=0)
+    """Due times reached so far; with ``interval_count`` N only every N-th one fires."""
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0)
+    """Due times missed during downtime and not fired."""
+    last_executed_at: Mapped[float | None] = mapped_column(Float)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error_at: Mapped[float | None] = mapped_column(Float)
+    last_error_message: Mapped[str | None] = mapped_column(Text)
+    deleted_at: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ScheduleRun(Base):
+    """One row per schedule and due time: the unique key that makes firing exactly-once."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (UniqueConstraint("schedule_id", "due_at"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(String(64), ForeignKey("schedules.id"))
+    due_at: Mapped[float] = mapped_column(Float)
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,187 @@
+"""Fixtures shared by every test tier: clean environment, settings on a temp data dir, the API in-process,
+and a real ``codeyard serve`` subprocess on loopback."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+
+from codeyard.api.app import create_app
+from codeyard.cli.server import prepare
+from codeyard.config import Settings
+from codeyard.services.container import Services
+from codeyard.services.principal import Role
+from codeyard.storage.db import Database
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's codeyard, Devin or model settings."""
+    for name in list(os.environ):
+        if name.startswith(("CODEYARD_", "DEVIN_")) or name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+            monkeypatch.delenv(name)
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "runner_enabled": False,
+        "scheduler_enabled": False,
+        "secret_key": "test-secret-key",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class ApiEnv:
+    """The API served in-process over ``httpx2.ASGITransport``, with the bootstrap keys and a key factory."""
+
+    settings: Settings
+    services: Services
+    db: Database
+    client: httpx2.AsyncClient
+    org_id: str
+    org_key: str
+    enterprise_key: str
+    _keys: dict[tuple[Role, str | None], str] = field(default_factory=dict)
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.org_key}"}
+
+    def org_path(self, suffix: str, org_id: str | None = None) -> str:
+        return f"/v3/organizations/{org_id or self.org_id}{suffix}"
+
+    async def key(self, role: Role, org_id: str | None = None) -> str:
+        """An API key of a new service user with ``role`` in ``org_id`` (the default org unless enterprise)."""
+        org = None if role == Role.ENTERPRISE_ADMIN else (org_id or self.org_id)
+        cached = self._keys.get((role, org))
+        if cached:
+            return cached
+        user = await self.services.identity.create_service_user(f"{role.value}-user", role, org)
+        issued = await self.services.identity.issue_key(user.id)
+        self._keys[(role, org)] = issued.token
+        return issued.token
+
+    async def new_org(self, name: str = "other") -> tuple[str, str]:
+        """A second organization and an org-admin key for it."""
+        org = await self.services.identity.create_org(name)
+        return org.id, await self.key(Role.ORG_ADMIN, org.id)
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[ApiEnv]:
+    settings = make_settings(tmp_path / "data", public_url="http://testserver")
+    db, services = await prepare(settings)
+    app = create_app(settings, services)
+    boot = json.loads((settings.data_dir / "bootstrap.json").read_text())
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield ApiEnv(settings, services, db, client, boot["org_id"], boot["org_api_key"], boot["enterprise_api_key"])
+    await db.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """A real ``codeyard serve`` process on loopback."""
+
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[bytes]
+    bootstrap: dict[str, Any]
+    log_path: Path
+
+    @property
+    def org_id(self) -> str:
+        return str(self.bootstrap["org_id"])
+
+    @property
+    def org_key(self) -> str:
+        return str(self.bootstrap["org_api_key"])
+
+    @property
+    def enterprise_key(self) -> str:
+        return str(self.bootstrap["enterprise_api_key"])
+
+    def env(self, key: str | None = None) -> dict[str, str]:
+        """Client environment for the SDK, the CLI and handoff."""
+        return {"DEVIN_API_URL": self.url, "DEVIN_API_KEY": key or self.org_key, "DEVIN_ORG_ID": self.org_id}
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(data_dir: Path, env_overrides: dict[str, str] | None = None, port: int | None = None) -> LiveServer:
+    """Start ``python -m codeyard serve`` and wait until it answers ``/healthz``."""
+    port = port or free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEYARD_", "DEVIN_"))}
+    env |= {
+        "CODEYARD_DATA_DIR": str(data_dir),
+        "CODEYARD_PORT": str(port),
+        "CODEYARD_HOST": "127.0.0.1",
+        "CODEYARD_SECRET_KEY": "live-test-secret",
+        "PYTHONPATH": str(REPO / "src"),
+    }
+    env |= env_overrides or {}
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / f"serve-{port}.log"
+    out = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "codeyard", "serve"],
+        env=env,
+        stdout=out,
+        stderr=out,
+        stdin=subprocess.DEVNULL,
+        cwd=data_dir,
+    )
+    out.close()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"codeyard serve exited with {process.returncode}:\n{log_path.read_text()}")
+        try:
+            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx2.TransportError:
+            pass
+        time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError(f"codeyard serve did not start:\n{log_path.read_text()}")
+    boot = json.loads((data_dir / "bootstrap.json").read_text())
+    return LiveServer(url, data_dir, process, boot, log_path)
+
+
+def stop_server(server: LiveServer) -> None:
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    server = start_server(tmp_path_factory.mktemp("live") / "data")
+    yield server
+    stop_server(server)
