@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     """``openai:<model>`` or ``anthropic:<model>``; unset means sessions fail with a clear message."""
     model_base_url: str | None = None
     model_api_key: str | None = None
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    anthropic_api_key: str | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
     model_context_window: int = 128_000
     model_max_output_tokens: int = 4096
     model_stream: bool = False
@@ -70,6 +72,14 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'codeyard.db'}"
+
+    @property
+    def resolved_model_api_key(self) -> str | None:
+        """``CODEYARD_MODEL_API_KEY``, else the provider's usual variable (contract §1)."""
+        if self.model_api_key:
+            return self.model_api_key
+        provider = (self.model or "").partition(":")[0]
+        return {"openai": self.openai_api_key, "anthropic": self.anthropic_api_key}.get(provider)
 
     @property
     def is_sqlite(self) -> bool:

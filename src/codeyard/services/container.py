@@ -6,6 +6,10 @@ from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher, PollingDispatcher
 from codeyard.services.identity import Identity
+from codeyard.services.knowledge import Knowledge
+from codeyard.services.playbooks import Playbooks
+from codeyard.services.runs import Runs
+from codeyard.services.secrets import Secrets
 from codeyard.services.sessions import Sessions
 from codeyard.storage.db import Database
 
@@ -30,3 +34,12 @@ class Services:
             clock=clock,
         )
         self.sessions = Sessions(db, self.vault, self.attachments, self.dispatcher, clock)
+        self.knowledge = Knowledge(db, clock)
+        self.playbooks = Playbooks(db, clock)
+        self.secrets = Secrets(db, self.vault, clock)
+        self.runs = Runs(db, self.vault, self.attachments, clock)
+
+    def set_dispatcher(self, dispatcher: Dispatcher) -> None:
+        """Wire the process's runner in after it was built from these services."""
+        self.dispatcher = dispatcher
+        self.sessions.dispatcher = dispatcher

@@ -1,0 +1,67 @@
+"""Building a `Model` from the `CODEYARD_MODEL*` settings, which the entry point reads into a `ModelConfig`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from codeyard.agent.model import Model, ModelConfigError
+from codeyard.agent.providers.anthropic_messages import AnthropicMessagesModel
+from codeyard.agent.providers.openai_chat import OpenAIChatModel
+from codeyard.agent.providers.retry import RetryNotice, RetryPolicy
+
+_PROVIDERS = ("openai", "anthropic")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to reach one model.
+
+    `spec` is `openai:<model>` (any Chat Completions endpoint) or `anthropic:<model>`; the model name may
+    itself contain colons (`openai:llama3.1:8b` for Ollama). `base_url` None means the provider's default.
+    """
+
+    spec: str
+    base_url: str | None = None
+    api_key: str | None = None
+    context_window: int = 128000
+    max_output_tokens: int = 4096
+    stream: bool = False
+    max_retries: int = 5
+    request_timeout: float = 120.0
+    retry_base_delay: float = 0.5
+    retry_max_delay: float = 30.0
+
+
+def create_model(config: ModelConfig, *, on_retry: Callable[[RetryNotice], None] | None = None) -> Model:
+    """The provider named by `config.spec`; `on_retry` hears of every wait before a retry."""
+    provider, _, model = config.spec.partition(":")
+    if provider not in _PROVIDERS or not model.strip():
+        raise ModelConfigError(
+            f"CODEYARD_MODEL must look like openai:<model> or anthropic:<model>, not {config.spec!r}"
+        )
+    _check_positive(config)
+    policy = RetryPolicy(
+        max_retries=config.max_retries, base_delay=config.retry_base_delay, max_delay=config.retry_max_delay
+    )
+    provider_class = OpenAIChatModel if provider == "openai" else AnthropicMessagesModel
+    return provider_class(
+        model=model.strip(),
+        base_url=config.base_url,
+        api_key=config.api_key,
+        context_window=config.context_window,
+        max_output_tokens=config.max_output_tokens,
+        stream=config.stream,
+        request_timeout=config.request_timeout,
+        policy=policy,
+        on_retry=on_retry,
+    )
+
+
+def _check_positive(config: ModelConfig) -> None:
+    for name in ("context_window", "max_output_tokens", "request_timeout"):
+        if getattr(config, name) <= 0:
+            raise ModelConfigError(f"the model's {name} must be positive, not {getattr(config, name)}")
+    for name in ("max_retries", "retry_base_delay", "retry_max_delay"):
+        if getattr(config, name) < 0:
+            raise ModelConfigError(f"the model's {name} must not be negative, not {getattr(config, name)}")

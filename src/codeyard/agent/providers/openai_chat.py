@@ -1,0 +1,220 @@
+"""Any OpenAI-compatible Chat Completions endpoint: OpenAI, vLLM, Ollama, llama.cpp's server, OpenRouter.
+
+Only Chat Completions is used (not the Responses API) because it is the one dialect every local server
+speaks. Streaming is optional: it keeps long generations alive through proxies with idle timeouts, and the
+reply is assembled here from the deltas, so the agent sees the same `Reply` either way.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import openai
+from openai.types.chat import (
+    ChatCompletion,
+    ChatCompletionAssistantMessageParam,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCallParam,
+    ChatCompletionMessageParam,
+)
+from openai.types.completion_usage import CompletionUsage
+
+from codeyard.agent.model import (
+    ContextOverflowError,
+    Message,
+    ModelError,
+    Reply,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from codeyard.agent.providers.retry import (
+    Retrier,
+    RetryNotice,
+    RetryPolicy,
+    Transient,
+    body_message,
+    looks_like_context_overflow,
+    status_failure,
+    transport_failure,
+)
+
+_STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "function_call": "tool_use", "length": "max_tokens"}
+
+
+class OpenAIChatModel:
+    """A `Model` over `POST {base_url}/chat/completions` with function tools."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        base_url: str | None,
+        api_key: str | None,
+        context_window: int,
+        max_output_tokens: int,
+        stream: bool,
+        request_timeout: float,
+        policy: RetryPolicy,
+        on_retry: Callable[[RetryNotice], None] | None = None,
+    ) -> None:
+        self.name = f"openai:{model}"
+        self.context_window = context_window
+        self._model = model
+        self._max_output_tokens = max_output_tokens
+        self._stream = stream
+        self._timeout = request_timeout
+        # Local servers ignore the key, but the SDK insists on a non-empty one.
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", max_retries=0, timeout=request_timeout
+        )
+        self._endpoint = str(self._client.base_url).rstrip("/")
+        self._retrier = Retrier(policy=policy, endpoint=self._endpoint, classify=self._classify, on_retry=on_retry)
+
+    async def complete(self, system: str, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> Reply:
+        wire_messages = _chat_messages(system, messages)
+        wire_tools = [_chat_tool(tool) for tool in tools]
+        if self._stream:
+            return await self._retrier.run(lambda: self._streamed(wire_messages, wire_tools))
+        return await self._retrier.run(lambda: self._whole(wire_messages, wire_tools))
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def _whole(
+        self, messages: list[ChatCompletionMessageParam], tools: list[ChatCompletionFunctionToolParam]
+    ) -> Reply:
+        completion = await self._client.chat.completions.create(
+            model=self._model,
+            messages=messages,
+            tools=tools or openai.omit,
+            max_tokens=self._max_output_tokens,
+        )
+        return self._reply_from_completion(completion)
+
+    async def _streamed(
+        self, messages: list[ChatCompletionMessageParam], tools: list[ChatCompletionFunctionToolParam]
+    ) -> Reply:
+        stream = await self._client.chat.completions.create(
+            model=self._model,
+            messages=messages,
+            tools=tools or openai.omit,
+            max_tokens=self._max_output_tokens,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        text: list[str] = []
+        calls: dict[int, _PartialCall] = {}
+        finish_reason: str | None = None
+        usage = Usage()
+        async with stream:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = _usage(chunk.usage)
+                for choice in chunk.choices[:1]:
+                    finish_reason = choice.finish_reason or finish_reason
+                    if choice.delta.content:
+                        text.append(choice.delta.content)
+                    for delta in choice.delta.tool_calls or ():
+                        partial = calls.setdefault(delta.index, _PartialCall())
+                        partial.id = delta.id or partial.id
+                        if delta.function is not None:
+                            partial.name = partial.name or delta.function.name or ""
+                            partial.arguments += delta.function.arguments or ""
+        tool_calls = tuple(
+            ToolCall.parse(partial.id or _fallback_id(), partial.name, partial.arguments)
+            for _, partial in sorted(calls.items())
+        )
+        return Reply("".join(text), tool_calls, usage, _stop_reason(finish_reason, tool_calls))
+
+    def _reply_from_completion(self, completion: ChatCompletion) -> Reply:
+        if not completion.choices:
+            raise ModelError(f"the model at {self._endpoint} returned no choices")
+        choice = completion.choices[0]
+        tool_calls = tuple(
+            ToolCall.parse(call.id or _fallback_id(), call.function.name, call.function.arguments or "")
+            for call in choice.message.tool_calls or ()
+            if call.type == "function"
+        )
+        usage = _usage(completion.usage) if completion.usage is not None else Usage()
+        return Reply(choice.message.content or "", tool_calls, usage, _stop_reason(choice.finish_reason, tool_calls))
+
+    def _classify(self, exc: Exception) -> Transient | ModelError | None:
+        if isinstance(exc, openai.APIStatusError):
+            message = body_message(exc.body, exc.message)
+            if looks_like_context_overflow(exc.status_code, exc.code, message):
+                return ContextOverflowError(f"the conversation no longer fits the context of {self.name}: {message}")
+            return status_failure(exc.status_code, message, exc.response.headers, self._endpoint)
+        if isinstance(exc, openai.APITimeoutError):
+            return Transient(f"no answer within {self._timeout:g} seconds")
+        if isinstance(exc, openai.APIConnectionError):
+            return Transient(f"could not connect ({exc.__cause__ or exc.message})")
+        if type(exc) is openai.APIError:  # an error chunk inside a stream that had started well
+            return Transient(f"the stream broke off: {exc.message}")
+        if isinstance(exc, openai.OpenAIError):
+            return ModelError(f"the model at {self._endpoint} failed: {exc}")
+        return transport_failure(exc)
+
+
+@dataclass
+class _PartialCall:
+    """A tool call being assembled from stream deltas: id and name arrive once, arguments in pieces."""
+
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+
+
+def _chat_messages(system: str, messages: Sequence[Message]) -> list[ChatCompletionMessageParam]:
+    """Our history in Chat Completions shape: tool calls carry JSON-text arguments, results their call id."""
+    wire: list[ChatCompletionMessageParam] = []
+    if system:
+        wire.append({"role": "system", "content": system})
+    for message in messages:
+        if message.role == "user":
+            wire.append({"role": "user", "content": message.content})
+        elif message.role == "tool":
+            wire.append({"role": "tool", "tool_call_id": message.tool_call_id or "", "content": message.content})
+        else:
+            wire.append(_assistant_message(message))
+    return wire
+
+
+def _chat_tool(tool: ToolSpec) -> ChatCompletionFunctionToolParam:
+    return {
+        "type": "function",
+        "function": {"name": tool.name, "description": tool.description, "parameters": tool.parameters},
+    }
+
+
+def _assistant_message(message: Message) -> ChatCompletionAssistantMessageParam:
+    wire: ChatCompletionAssistantMessageParam = {"role": "assistant"}
+    # The API wants content or tool calls; an empty string beside tool calls is rejected by some servers.
+    if message.content or not message.tool_calls:
+        wire["content"] = message.content
+    if message.tool_calls:
+        wire["tool_calls"] = [_wire_tool_call(call) for call in message.tool_calls]
+    return wire
+
+
+def _wire_tool_call(call: ToolCall) -> ChatCompletionMessageFunctionToolCallParam:
+    # Malformed arguments are sent back as the parsed (empty) object: several servers re-parse them.
+    arguments = call.raw_arguments if call.raw_arguments and call.has_valid_arguments else json.dumps(call.arguments)
+    return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}}
+
+
+def _usage(usage: CompletionUsage) -> Usage:
+    return Usage(input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0)
+
+
+def _stop_reason(finish_reason: str | None, tool_calls: tuple[ToolCall, ...]) -> str:
+    reason = _STOP_REASONS.get(finish_reason or "stop", finish_reason or "end_turn")
+    # Some servers (Ollama among them) report "stop" for a turn that calls tools.
+    return "tool_use" if tool_calls and reason == "end_turn" else reason
+
+
+def _fallback_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"

@@ -1,0 +1,95 @@
+"""The agent's ``Journal`` over the database, for one claimed session (redacting what it stores)."""
+
+from collections.abc import Sequence
+from typing import Any
+
+from codeyard.agent.journal import AgentEvent
+from codeyard.agent.model import Message, Usage
+from codeyard.runner.redaction import Redactor
+from codeyard.services.events import Category
+from codeyard.services.runs import EventSpec, Runs
+
+
+def _item(message: Message) -> dict[str, Any]:
+    return {"message": message.to_json()}
+
+
+class DbJournal:
+    def __init__(
+        self, runs: Runs, session_id: str, org_id: str, runner_id: str, redact: Redactor, max_acu_limit: float | None
+    ) -> None:
+        self.runs = runs
+        self.session_id = session_id
+        self.org_id = org_id
+        self.runner_id = runner_id
+        self.redact = redact
+        self.max_acu_limit = max_acu_limit
+        self.usage_exceeded = False
+
+    def _clean(self, message: Message) -> Message:
+        if not self.redact:
+            return message
+        return Message(message.role, self.redact(message.content), message.tool_calls, message.tool_call_id)
+
+    async def history(self) -> list[Message]:
+        return [
+            Message.from_json(item["message"]) for item in await self.runs.history(self.session_id) if "message" in item
+        ]
+
+    async def system_prompt(self) -> str | None:
+        for item in await self.runs.history(self.session_id):
+            if "system" in item:
+                return str(item["system"])
+        return None
+
+    async def record(
+        self,
+        messages: Sequence[Message],
+        *,
+        events: Sequence[AgentEvent] = (),
+        say: str | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        specs = [EventSpec(e.event_type, _category(e.category), self.redact(e.summary), e.data) for e in events]
+        await self.runs.record(
+            self.session_id,
+            self.runner_id,
+            [_item(self._clean(m)) for m in messages],
+            events=specs,
+            devin_message=self.redact(say) if say is not None else None,
+            tokens=(usage.input_tokens, usage.output_tokens) if usage else (0, 0),
+        )
+
+    async def record_system(self, system: str, events: Sequence[EventSpec]) -> None:
+        await self.runs.record(self.session_id, self.runner_id, [{"system": system}], events=events)
+
+    async def absorb_user_messages(self) -> list[Message]:
+        texts = await self.runs.absorb_user_messages(
+            self.session_id, self.runner_id, lambda text: _item(Message("user", text))
+        )
+        return [Message("user", text) for text in texts]
+
+    async def stop_reason(self) -> str | None:
+        control = await self.runs.control(self.session_id, self.runner_id)
+        if control.stop:
+            return control.stop
+        if self.max_acu_limit is not None:
+            row = await self.runs.get(self.session_id)
+            if row.acus_consumed >= self.max_acu_limit:
+                self.usage_exceeded = True
+                return "usage limit reached"
+        return None
+
+    async def attach(self, name: str, data: bytes) -> str:
+        att = await self.runs.attach(self.session_id, self.org_id, name, data, None)
+        return self.runs.attachments.signed_url(att)
+
+    async def set_structured_output(self, value: Any) -> None:
+        await self.runs.set_structured_output(self.session_id, self.runner_id, value)
+
+
+def _category(value: str) -> Category:
+    try:
+        return Category(value)
+    except ValueError:
+        return Category.OTHER

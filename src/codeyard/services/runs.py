@@ -1,0 +1,432 @@
+"""The runner's half of the session lifecycle: claiming, leases, the agent's journal, outcomes.
+
+Every method is one short transaction, so what the agent did is stored before it does the next thing
+(contract §5): a runner that dies loses at most the step in flight, and another runner (or the same
+server after a restart) continues from the stored history once the dead runner's lease runs out.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from codeyard.domain.ids import new_id
+from codeyard.domain.lifecycle import SessionState, SessionStatus, StatusDetail, TransitionError
+from codeyard.errors import ConflictError, NotFoundError
+from codeyard.services.attachments import Attachments
+from codeyard.services.clock import Clock, system_clock
+from codeyard.services.crypto import Vault
+from codeyard.services.events import Category, add_event
+from codeyard.services.sessions import apply_state, state_of
+from codeyard.storage.db import Database
+from codeyard.storage.tables import AgentSessionRow, Attachment, HistoryRow, MessageRow
+
+S, D = SessionStatus, StatusDetail
+ACU_SECONDS = 15 * 60
+"""One ACU is 15 minutes of agent working time (contract §4)."""
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    event_type: str
+    category: Category
+    summary: str
+    data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Control:
+    """What a running agent must know between two steps."""
+
+    stop: str | None
+    """Why it must stop now (terminated, archived, lease lost), or ``None`` to go on."""
+    pending_messages: int
+
+
+class LeaseLostError(ConflictError):
+    """This runner no longer holds the session (another runner took it over, or it was stopped)."""
+
+
+class Runs:
+    def __init__(self, db: Database, vault: Vault, attachments: Attachments, clock: Clock = system_clock) -> None:
+        self.db = db
+        self.vault = vault
+        self.attachments = attachments
+        self.clock = clock
+
+    # -- claiming ----------------------------------------------------------------------------------------
+    def _runnable(self, now: float) -> Any:
+        t = AgentSessionRow
+        unclaimed = t.claimed_by.is_(None) & (
+            t.status.in_([S.NEW.value, S.RESUMING.value])
+            | ((t.status == S.RUNNING.value) & (t.status_detail == D.WORKING.value))
+        )
+        stale = (
+            t.claimed_by.is_not(None)
+            & (t.lease_until < now)
+            & t.status.in_([S.CLAIMED.value, S.RUNNING.value, S.RESUMING.value, S.NEW.value])
+        )
+        return unclaimed | stale
+
+    async def claim_next(self, runner_id: str, lease: float) -> AgentSessionRow | None:
+        """Take the oldest runnable session (FIFO), or one whose runner's lease ran out; atomic across processes."""
+        now = self.clock()
+        for _ in range(5):
+            async with self.db.read() as s:
+                candidate = await s.scalar(
+                    select(AgentSessionRow.id)
+                    .where(self._runnable(now), AgentSessionRow.is_archived.is_(False))
+                    .order_by(AgentSessionRow.pk)
+                    .limit(1)
+                )
+            if candidate is None:
+                return None
+            async with self.db.write() as s:
+                row = await s.scalar(
+                    select(AgentSessionRow)
+                    .where(AgentSessionRow.id == candidate, self._runnable(now))
+                    .with_for_update()
+                )
+                if row is None:
+                    continue  # another runner won the race; try the next one
+                state = state_of(row)
+                if state.status in (S.CLAIMED, S.RUNNING) and row.claimed_by is not None:
+                    state = state.requeue()  # its runner died: continue from the stored history
+                    add_event(
+                        s,
+                        row.id,
+                        "runner_lost",
+                        Category.LIFECYCLE,
+                        "the previous runner stopped; continuing from the stored history",
+                        now=now,
+                    )
+                if state.status != S.RUNNING:  # running/working unclaimed: a reply arrived while it waited
+                    apply_state(s, row, state.claim(), now)
+                row.claimed_by = runner_id
+                row.lease_until = now + lease
+                return row
+        return None
+
+    async def heartbeat(self, runner_id: str, session_ids: Sequence[str], lease: float) -> set[str]:
+        """Extend this runner's leases; returns the sessions it no longer holds."""
+        if not session_ids:
+            return set()
+        now = self.clock()
+        async with self.db.write() as s:
+            await s.execute(
+                update(AgentSessionRow)
+                .where(AgentSessionRow.id.in_(session_ids), AgentSessionRow.claimed_by == runner_id)
+                .values(lease_until=now + lease)
+            )
+            held = set(
+                await s.scalars(
+                    select(AgentSessionRow.id).where(
+                        AgentSessionRow.id.in_(session_ids), AgentSessionRow.claimed_by == runner_id
+                    )
+                )
+            )
+        return set(session_ids) - held
+
+    async def expire_dead_runners(self, host: str, alive: Callable[[int], bool]) -> int:
+        """End the leases of runners on this host whose process is gone (after a crash), so their sessions resume
+        at once instead of after the lease. Runner ids are ``host:pid:nonce``."""
+        async with self.db.write() as s:
+            owners = set(
+                await s.scalars(
+                    select(AgentSessionRow.claimed_by).where(AgentSessionRow.claimed_by.like(f"{host}:%")).distinct()
+                )
+            )
+            dead = [o for o in owners if o and o.split(":")[1].isdigit() and not alive(int(o.split(":")[1]))]
+            if dead:
+                await s.execute(
+                    update(AgentSessionRow).where(AgentSessionRow.claimed_by.in_(dead)).values(lease_until=0.0)
+                )
+            return len(dead)
+
+    async def release_runner(self, runner_id: str) -> None:
+        """At shutdown: give back every session this runner holds, to be continued by the next runner."""
+        async with self.db.write() as s:
+            await s.execute(
+                update(AgentSessionRow)
+                .where(AgentSessionRow.claimed_by == runner_id)
+                .values(claimed_by=None, lease_until=None)
+            )
+
+    async def sweep_inactive(self, timeout: float) -> list[str]:
+        """Suspend sessions that waited for the user longer than ``timeout`` seconds (``suspended/inactivity``)."""
+        now = self.clock()
+        async with self.db.write() as s:
+            rows = list(
+                await s.scalars(
+                    select(AgentSessionRow).where(
+                        AgentSessionRow.status == S.RUNNING.value,
+                        AgentSessionRow.status_detail == D.WAITING_FOR_USER.value,
+                        AgentSessionRow.claimed_by.is_(None),
+                        AgentSessionRow.waiting_since < now - timeout,
+                    )
+                )
+            )
+            for row in rows:
+                apply_state(
+                    s,
+                    row,
+                    state_of(row).suspend_inactive(),
+                    now,
+                    reason=f"suspended after waiting {int(timeout)} s for the user",
+                )
+        return [r.id for r in rows]
+
+    async def queue_length(self) -> int:
+        async with self.db.read() as s:
+            return int(
+                await s.scalar(select(func.count()).select_from(AgentSessionRow).where(self._runnable(self.clock())))
+                or 0
+            )
+
+    # -- state of one session ------------------------------------------------------------------------
+    async def _held(self, s: AsyncSession, session_id: str, runner_id: str) -> AgentSessionRow:
+        row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id))
+        if row is None:
+            raise NotFoundError(f"session {session_id} not found")
+        if row.claimed_by != runner_id:
+            raise LeaseLostError(f"session {session_id} is no longer held by this runner")
+        return row
+
+    async def get(self, session_id: str) -> AgentSessionRow:
+        async with self.db.read() as s:
+            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id))
+        if row is None:
+            raise NotFoundError(f"session {session_id} not found")
+        return row
+
+    async def start(self, session_id: str, runner_id: str) -> AgentSessionRow:
+        """The sandbox and context are ready: ``claimed``/``resuming`` → ``running``/``working``."""
+        now = self.clock()
+        async with self.db.write() as s:
+            row = await self._held(s, session_id, runner_id)
+            state = state_of(row)
+            if state.status != S.RUNNING:
+                apply_state(s, row, state.start(), now)
+            return row
+
+    async def control(self, session_id: str, runner_id: str) -> Control:
+        async with self.db.read() as s:
+            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id))
+            pending = await s.scalar(
+                select(func.count())
+                .select_from(MessageRow)
+                .where(MessageRow.session_id == session_id, MessageRow.source == "user", MessageRow.consumed.is_(False))
+            )
+        if row is None:
+            return Control("the session no longer exists", 0)
+        state = state_of(row)
+        if state.terminated:
+            return Control("terminated by the user", 0)
+        if row.is_archived:
+            return Control("archived", 0)
+        if row.claimed_by != runner_id:
+            return Control("another runner holds the session", 0)
+        return Control(None, int(pending or 0))
+
+    # -- the journal: history, messages, events --------------------------------------------------------
+    async def history(self, session_id: str) -> list[dict[str, Any]]:
+        async with self.db.read() as s:
+            rows = await s.scalars(
+                select(HistoryRow.item).where(HistoryRow.session_id == session_id).order_by(HistoryRow.seq)
+            )
+            return list(rows)
+
+    async def _append(self, s: AsyncSession, session_id: str, items: Sequence[dict[str, Any]], now: float) -> None:
+        last = await s.scalar(select(func.max(HistoryRow.seq)).where(HistoryRow.session_id == session_id))
+        seq = -1 if last is None else last
+        for item in items:
+            seq += 1
+            s.add(HistoryRow(session_id=session_id, seq=seq, item=item, created_at=now))
+
+    async def record(
+        self,
+        session_id: str,
+        runner_id: str,
+        items: Sequence[dict[str, Any]] = (),
+        *,
+        events: Sequence[EventSpec] = (),
+        devin_message: str | None = None,
+        tokens: tuple[int, int] = (0, 0),
+    ) -> None:
+        """One step, stored atomically: history items, events, an optional devin message, token usage."""
+        now = self.clock()
+        async with self.db.write() as s:
+            row = await self._held(s, session_id, runner_id)
+            await self._append(s, session_id, items, now)
+            for ev in events:
+                add_event(s, session_id, ev.event_type, ev.category, ev.summary, now=now, data=ev.data)
+            if devin_message is not None:
+                s.add(
+                    MessageRow(
+                        id=new_id("event"),
+                        session_id=session_id,
+                        source="devin",
+                        message=devin_message,
+                        consumed=True,
+                        created_at=now,
+                    )
+                )
+                add_event(s, session_id, "devin_message", Category.MESSAGE, _summary(devin_message), now=now)
+            row.input_tokens += tokens[0]
+            row.output_tokens += tokens[1]
+            row.updated_at = now
+
+    async def absorb_user_messages(self, session_id: str, runner_id: str, wrap: Any) -> list[str]:
+        """Move the user's new messages into the agent's history, exactly once (one transaction).
+
+        ``wrap(text) -> dict`` turns a message into a history item.
+        """
+        now = self.clock()
+        async with self.db.write() as s:
+            await self._held(s, session_id, runner_id)
+            rows = list(
+                await s.scalars(
+                    select(MessageRow)
+                    .where(
+                        MessageRow.session_id == session_id, MessageRow.source == "user", MessageRow.consumed.is_(False)
+                    )
+                    .order_by(MessageRow.pk)
+                )
+            )
+            for row in rows:
+                row.consumed = True
+            await self._append(s, session_id, [wrap(r.message) for r in rows], now)
+            return [r.message for r in rows]
+
+    async def add_working_time(self, session_id: str, seconds: float) -> float:
+        """Count working time; returns ``acus_consumed``."""
+        async with self.db.write() as s:
+            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id))
+            if row is None:
+                return 0.0
+            row.working_seconds += max(0.0, seconds)
+            row.acus_consumed = row.working_seconds / ACU_SECONDS
+            return row.acus_consumed
+
+    async def set_structured_output(self, session_id: str, runner_id: str, value: Any) -> None:
+        now = self.clock()
+        async with self.db.write() as s:
+            row = await self._held(s, session_id, runner_id)
+            row.structured_output = value
+            row.updated_at = now
+            add_event(s, session_id, "structured_output_updated", Category.OTHER, "structured output updated", now=now)
+
+    async def attach(
+        self, session_id: str, org_id: str, name: str, data: bytes, content_type: str | None
+    ) -> Attachment:
+        att = await self.attachments.store_bytes(org_id, name, data, content_type, source="devin")
+        now = self.clock()
+        async with self.db.write() as s:
+            await self.attachments.link(s, session_id, [att], "devin")
+            add_event(
+                s,
+                session_id,
+                "file_attached",
+                Category.FILE,
+                f"attached {att.name}",
+                now=now,
+                data={"attachment_id": att.id},
+            )
+        return att
+
+    async def user_attachments(self, session_id: str) -> list[tuple[Attachment, str]]:
+        return [
+            (a, str(self.attachments.path_of(a)))
+            for a, source in await self.attachments.for_session(session_id)
+            if source == "user"
+        ]
+
+    def session_secrets(self, row: AgentSessionRow) -> list[dict[str, Any]]:
+        return list(self.vault.decrypt_json(row.session_secrets)) if row.session_secrets else []
+
+    # -- outcomes ----------------------------------------------------------------------------------------
+    async def _transition(
+        self,
+        session_id: str,
+        runner_id: str | None,
+        change: str,
+        *,
+        message: str | None = None,
+        error: str | None = None,
+        release: bool = True,
+    ) -> AgentSessionRow | None:
+        now = self.clock()
+        async with self.db.write() as s:
+            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id))
+            if row is None or (runner_id is not None and row.claimed_by != runner_id):
+                return None
+            state: SessionState = state_of(row)
+            try:
+                new = getattr(state, change)()
+            except TransitionError:
+                return None  # terminated or archived meanwhile: that outcome stands
+            apply_state(s, row, new, now)
+            if message is not None:
+                s.add(
+                    MessageRow(
+                        id=new_id("event"),
+                        session_id=session_id,
+                        source="devin",
+                        message=message,
+                        consumed=True,
+                        created_at=now,
+                    )
+                )
+                add_event(s, session_id, "devin_message", Category.MESSAGE, _summary(message), now=now)
+            if error is not None:
+                row.error_message = error
+            if change == "ask_user":
+                row.waiting_since = now
+            if release:
+                row.claimed_by = None
+                row.lease_until = None
+            return row
+
+    async def finish(self, session_id: str, runner_id: str, message: str | None) -> None:
+        await self._transition(session_id, runner_id, "finish", message=message)
+
+    async def wait_for_user(self, session_id: str, runner_id: str) -> None:
+        await self._transition(session_id, runner_id, "ask_user")
+
+    async def suspend_usage(self, session_id: str, runner_id: str, message: str) -> None:
+        await self._transition(session_id, runner_id, "suspend_usage", message=message)
+
+    async def fail(self, session_id: str, runner_id: str | None, message: str) -> None:
+        await self._transition(session_id, runner_id, "fail", message=message, error=message)
+
+    async def release(self, session_id: str, runner_id: str) -> None:
+        async with self.db.write() as s:
+            await s.execute(
+                update(AgentSessionRow)
+                .where(AgentSessionRow.id == session_id, AgentSessionRow.claimed_by == runner_id)
+                .values(claimed_by=None, lease_until=None)
+            )
+
+    async def stopped_sessions(self, session_ids: Sequence[str]) -> set[str]:
+        """Those of ``session_ids`` that were terminated or archived (for runners in other processes)."""
+        if not session_ids:
+            return set()
+        async with self.db.read() as s:
+            rows = await s.scalars(
+                select(AgentSessionRow.id).where(
+                    AgentSessionRow.id.in_(session_ids),
+                    or_(
+                        AgentSessionRow.is_archived.is_(True),
+                        (AgentSessionRow.status == S.EXIT.value)
+                        & (AgentSessionRow.status_detail == D.USER_REQUEST.value),
+                    ),
+                )
+            )
+            return set(rows)
+
+
+def _summary(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= 200 else line[:199] + "…"
