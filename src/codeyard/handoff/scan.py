@@ -1,0 +1,286 @@
+"""Find secrets in what a handoff would send, and redact them when the user asks.
+
+Two scanners run over every added line: bc-detect-secrets (its full default plugin set) and a short list of
+high-signal patterns that name the kind of token precisely and also catch what detect-secrets misses (URLs with a
+password, Anthropic and OpenAI keys, the whole body of a private key). Binary content is scanned with the patterns
+only, because entropy rules fire on random bytes. A secret inside an unpushed commit or binary content cannot be
+redacted (the bundle carries history as is), so `redact` refuses those and says why.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from detect_secrets.core.scan import scan_diff
+from detect_secrets.settings import default_settings
+
+from codeyard.handoff.collect import Collected
+from codeyard.handoff.git import git
+
+CONTEXT_PATH = "--context"
+COMMIT_MESSAGE_PATH = "commit message"
+TASK_PATH = "TASK"
+_MIN_REDACTED_PIECE = 4
+
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (kind, re.compile(regex))
+    for kind, regex in (
+        ("Private Key", r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"),
+        ("AWS Access Key", r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"),
+        ("AWS Secret Access Key", r"(?i)aws_?secret_?access_?key\W{0,4}(?P<secret>[A-Za-z0-9/+=]{40})(?![\w/+=])"),
+        ("GitHub Token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
+        ("GitLab Token", r"\bgl(?:pat|dt|ptt|rt|soat|cbt)-[A-Za-z0-9_\-]{20,}"),
+        ("Slack Token", r"\bxox[abposre]-[A-Za-z0-9\-]{10,}"),
+        ("Slack Webhook", r"https://hooks\.slack\.com/(?:services|workflows)/[A-Za-z0-9/_\-]+"),
+        ("Anthropic API Key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}"),
+        ("OpenAI API Key", r"\bsk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}"),
+        ("Devin API Key", r"\b(?:cog|apk)_[A-Za-z0-9_\-]{20,}"),
+        ("Google API Key", r"\bAIza[0-9A-Za-z_\-]{35}"),
+        ("Stripe Key", r"\b[rs]k_live_[0-9A-Za-z]{20,}"),
+        ("JSON Web Token", r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+        ("URL with password", r"\b[a-z][a-z0-9+.\-]*://[^\s:/@\"'<>]+:(?P<secret>[^\s@/\"'<>${}%*][^\s@/\"'<>]*)@"),
+    )
+)
+_KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
+_HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-+/=]*")
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{8,}")
+_IS_INVALID_FILE = "detect_secrets.filters.common.is_invalid_file"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One secret about to be sent: where it is and what it looks like (the text itself is never printed)."""
+
+    path: str
+    line: int | None
+    kind: str
+    secret_text: str = field(repr=False)
+    commit: str | None = None
+    binary: bool = False
+
+    @property
+    def redactable(self) -> bool:
+        """Only text that is not yet committed can be rewritten before sending."""
+        return self.commit is None and not self.binary
+
+    def location(self) -> str:
+        """`path:line`, `path (binary content)`, followed by `in commit <sha>` for unpushed commits."""
+        where = f"{self.path}:{self.line}" if self.line is not None else f"{self.path} (binary content)"
+        return f"{where} in commit {self.commit[:12]}" if self.commit else where
+
+
+class RedactionRefused(Exception):
+    """Some findings sit where redaction is impossible (binary content, unpushed commits)."""
+
+    def __init__(self, findings: Sequence[Finding]) -> None:
+        self.findings = list(findings)
+        super().__init__(
+            "cannot redact secrets in binary content or in unpushed commits: "
+            + ", ".join(f"{f.location()} ({f.kind})" for f in self.findings)
+        )
+
+
+def scan(
+    collected: Collected, context: str = "", known_secrets: Mapping[str, str] | None = None, *, task: str = ""
+) -> list[Finding]:
+    """Every secret in the patch, its binary files, the unpushed commits (patches and messages), `context` and `task`.
+
+    `known_secrets` maps a name (such as `DEVIN_API_KEY`) to a value that must never leave, found wherever it occurs.
+    """
+    known = {value: f"value of {name}" for name, value in (known_secrets or {}).items() if value}
+    patch = collected.patch.decode("utf-8", errors="replace")
+    findings = _scan_diff(patch, known)
+    for change in collected.files:
+        target = collected.repo_dir / change.path
+        if change.binary and change.kind != "deleted" and target.is_file() and not target.is_symlink():
+            findings += _scan_binary(change.path, target.read_bytes(), known)
+    if collected.commits:
+        findings += _scan_commits(collected, known)
+    for label, text in ((CONTEXT_PATH, context), (TASK_PATH, task)):
+        if text:
+            findings += _scan_diff(_as_new_file(label, text), known)
+    return findings
+
+
+def redact(collected: Collected, context: str, findings: Sequence[Finding]) -> tuple[Collected, str]:
+    """Replace each secret with `[REDACTED:<kind>]` in the patch's added lines and in the context."""
+    refused = [finding for finding in findings if not finding.redactable]
+    if refused:
+        raise RedactionRefused(refused)
+    replacements = _replacements(findings)
+    lines = collected.patch.decode("utf-8", errors="surrogateescape").split("\n")
+    for index, _path, _line_no in _added_lines(lines):
+        lines[index] = "+" + _replace(lines[index][1:], replacements)
+    patch = "\n".join(lines).encode("utf-8", errors="surrogateescape")
+    return dataclasses.replace(collected, patch=patch), _replace(context, replacements)
+
+
+def redact_text(text: str, findings: Sequence[Finding]) -> str:
+    """`text` with every secret of `findings` (each line of a multi-line one) replaced by `[REDACTED:<kind>]`."""
+    return _replace(text, _replacements(findings))
+
+
+def _replacements(findings: Sequence[Finding]) -> list[tuple[str, str]]:
+    """(secret, marker) pairs, longest secret first so a secret containing another is replaced whole."""
+    replacements: dict[str, str] = {}
+    for finding in findings:
+        for piece in finding.secret_text.split("\n"):
+            if len(piece.strip()) >= _MIN_REDACTED_PIECE:
+                replacements.setdefault(piece, f"[REDACTED:{finding.kind}]")
+    return sorted(replacements.items(), key=lambda item: -len(item[0]))
+
+
+def _replace(text: str, replacements: Sequence[tuple[str, str]]) -> str:
+    for secret, marker in replacements:
+        text = text.replace(secret, marker)
+    return text
+
+
+def _scan_diff(diff: str, known: Mapping[str, str], commit: str | None = None) -> list[Finding]:
+    """Findings on the added lines of a unified diff, patterns first, then detect-secrets where they do not overlap."""
+    lines = diff.split("\n")
+    added = [(path, line_no, lines[index].rstrip("\r")[1:]) for index, path, line_no in _added_lines(lines)]
+    text_at = {(path, line_no): text for path, line_no, text in added}
+    taken: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    findings: list[Finding] = []
+
+    def keep(path: str, line_no: int, kind: str, start: int, end: int, secret: str | None = None) -> None:
+        spans = taken.setdefault((path, line_no), [])
+        if any(start < other_end and other_start < end for other_start, other_end in spans):
+            return
+        spans.append((start, end))
+        text = secret if secret is not None else text_at[(path, line_no)][start:end]
+        findings.append(Finding(path, line_no, kind, text, commit=commit))
+
+    for position, (path, line_no, text) in enumerate(added):
+        for kind, start, end in _match_line(text, known):
+            block = _key_block(added, position, start) if kind == "Private Key" else None
+            keep(path, line_no, kind, start, end, block)
+            if block is not None:
+                for _, block_line_no, block_text in added[position + 1 : position + block.count("\n") + 1]:
+                    taken.setdefault((path, block_line_no), []).append((0, len(block_text)))
+    for path, line_no, kind, value in _detect_secrets(diff):
+        line_text = text_at.get((path, line_no), "")
+        start = line_text.find(value)
+        if start < 0:
+            # The plugin reported a value not verbatim on that line (a YAML block): keep it, unless already covered.
+            if (path, line_no) not in taken:
+                keep(path, line_no, kind, 0, 0, value)
+            continue
+        # Some plugins report only a token's prefix (GitHub: `ghp`); the whole token is what must go.
+        tail = _TOKEN_TAIL.match(line_text, start + len(value))
+        keep(path, line_no, kind, start, tail.end() if tail else start + len(value))
+    return findings
+
+
+def _key_block(added: list[tuple[str, int, str]], position: int, start: int) -> str:
+    """The private key starting at `start` in `added[position]`, up to its END line (or the last added line)."""
+    path, line_no, first = added[position]
+    block = [first[start:]]
+    for next_path, next_line_no, text in added[position + 1 :]:
+        if next_path != path or next_line_no != line_no + len(block):
+            break
+        block.append(text)
+        if _KEY_END.search(text):
+            break
+    return "\n".join(block)
+
+
+def _match_line(text: str, known: Mapping[str, str]) -> Iterator[tuple[str, int, int]]:
+    """(kind, start, end) for each known value and high-signal pattern in one line."""
+    for value, kind in known.items():
+        start = text.find(value)
+        while start >= 0:
+            yield kind, start, start + len(value)
+            start = text.find(value, start + len(value))
+    for kind, pattern in _PATTERNS:
+        for match in pattern.finditer(text):
+            group = "secret" if "secret" in pattern.groupindex else 0
+            yield kind, match.start(group), match.end(group)
+
+
+def _detect_secrets(diff: str) -> Iterator[tuple[str, int, str, str]]:
+    """(path, line, kind, value) for each secret detect-secrets finds on an added line."""
+    with default_settings() as settings:
+        settings.disable_filters(_IS_INVALID_FILE)
+        for secret in scan_diff(diff):
+            if secret.is_added and secret.secret_value:
+                yield secret.filename, secret.line_number, secret.type, secret.secret_value
+
+
+def _scan_binary(path: str, data: bytes, known: Mapping[str, str], commit: str | None = None) -> list[Finding]:
+    findings: list[Finding] = []
+    for run in _PRINTABLE_RUN.finditer(data):
+        text = run.group().decode("ascii")
+        for kind, start, end in _match_line(text, known):
+            findings.append(Finding(path, None, kind, text[start:end], commit=commit, binary=True))
+    return findings
+
+
+def _scan_commits(collected: Collected, known: Mapping[str, str]) -> list[Finding]:
+    """Findings in each unpushed commit: its patch against its first parent, its binary files, its message."""
+    commit_range = [collected.head_sha, f"^{collected.base_sha}"] if collected.base_on_remote else [collected.head_sha]
+    repo = collected.repo_dir
+    log = git(
+        repo, "log", "--reverse", "--diff-merges=first-parent", "-p", "-M", "--no-color", "--no-ext-diff",
+        "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/", "--format=%x00%H%x00%B%x00", *commit_range, "--",
+    ).stdout.decode("utf-8", errors="replace").split("\0")  # fmt: skip
+    findings: list[Finding] = []
+    for sha, message, patch in zip(log[1::3], log[2::3], log[3::3], strict=True):
+        findings += _scan_diff(patch, known, commit=sha)
+        findings += _scan_diff(_as_new_file(COMMIT_MESSAGE_PATH, message), known, commit=sha)
+    stats = git(
+        repo, "log", "-z", "--no-renames", "--numstat", "--diff-merges=first-parent", "--format=%x01%H",
+        *commit_range, "--",
+    ).stdout.split(b"\0")  # fmt: skip
+    sha = ""
+    for record in stats:
+        if record.startswith(b"\x01"):
+            sha = record[1:].decode()
+        elif record.lstrip(b"\n").startswith(b"-\t-\t"):
+            path = record.lstrip(b"\n")[4:].decode(errors="surrogateescape")
+            blob = git(repo, "cat-file", "blob", f"{sha}:{path}", check=False)
+            if blob.returncode == 0:
+                findings += _scan_binary(path, blob.stdout, known, commit=sha)
+    unique: dict[tuple[str, str, str], Finding] = {}
+    for finding in findings:
+        unique.setdefault((finding.path, finding.kind, finding.secret_text), finding)
+    return list(unique.values())
+
+
+def _as_new_file(label: str, text: str) -> str:
+    """A diff adding `text` as a new file named `label`, so free text goes through the same scanners."""
+    lines = text.removesuffix("\n").split("\n")
+    body = "".join(f"+{line}\n" for line in lines)
+    header = f"diff --git a/{label} b/{label}\nnew file mode 100644\n--- /dev/null\n+++ b/{label}\n"
+    return f"{header}@@ -0,0 +1,{len(lines)} @@\n{body}"
+
+
+def _added_lines(lines: Sequence[str]) -> Iterator[tuple[int, str, int]]:
+    """(index in `lines`, path, line number in the new file) for each added line of a git diff split on newlines.
+
+    Hunk headers give line counts, so content that looks like a header (`+++ x` added as `++ x`) is never misread.
+    """
+    path = ""
+    old_left = new_left = line_no = 0
+    for index, line in enumerate(lines):
+        if old_left > 0 or new_left > 0:
+            tag = line[:1]
+            if tag == "+":
+                yield index, path, line_no
+                line_no, new_left = line_no + 1, new_left - 1
+            elif tag == "-":
+                old_left -= 1
+            elif tag != "\\":
+                line_no, old_left, new_left = line_no + 1, old_left - 1, new_left - 1
+        elif line.startswith("+++ "):
+            target = line[4:].rstrip("\r\t").strip('"')
+            path = target[2:] if target.startswith("b/") else target
+        elif hunk := _HUNK.match(line):
+            old_left = int(hunk[1]) if hunk[1] is not None else 1
+            line_no = int(hunk[2])
+            new_left = int(hunk[3]) if hunk[3] is not None else 1
