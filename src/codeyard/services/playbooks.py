@@ -1,0 +1,119 @@
+"""Playbooks (contract §7): reusable instructions a session starts from, by ``playbook_id`` or by a ``!macro``
+written in the prompt."""
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from codeyard.domain.ids import new_id
+from codeyard.errors import ConflictError, FieldError, NotFoundError
+from codeyard.services.clock import Clock, system_clock
+from codeyard.services.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
+from codeyard.storage.db import Database
+from codeyard.storage.tables import Playbook
+
+MACRO_FORMAT = re.compile(r"![A-Za-z0-9_-]{1,63}")
+MACRO_RULE = "a macro is '!' followed by 1 to 63 letters, digits, '_' or '-', e.g. !deploy"
+
+
+def check_macro(macro: str, field: str = "macro") -> None:
+    """The reference's macro format (``!my_macro``, ``!my-macro``); ``FieldError`` otherwise."""
+    if not MACRO_FORMAT.fullmatch(macro):
+        raise FieldError(field, MACRO_RULE)
+
+
+@dataclass(frozen=True)
+class PlaybookSpec:
+    """Everything a create or a full replace (PUT) sets."""
+
+    title: str
+    body: str
+    macro: str | None = None
+
+
+class Playbooks:
+    def __init__(self, db: Database, clock: Clock = system_clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def list_playbooks(self, org_id: str, *, after: str | None, first: int) -> Page[Playbook]:
+        """Newest first."""
+        cursor = decode_cursor(after)
+        first = min(first, MAX_PAGE)
+        query = select(Playbook).where(Playbook.org_id == org_id)
+        async with self.db.read() as s:
+            total = await s.scalar(select(func.count()).select_from(query.subquery()))
+            if cursor is not None:
+                query = query.where(Playbook.pk < cursor)
+            rows = list(await s.scalars(query.order_by(Playbook.pk.desc()).limit(first + 1)))
+        has_next = len(rows) > first
+        rows = rows[:first]
+        return Page(rows, encode_cursor(rows[-1].pk) if has_next and rows else None, has_next, total)
+
+    async def get(self, org_id: str, playbook_id: str) -> Playbook:
+        async with self.db.read() as s:
+            return await self._load(s, org_id, playbook_id)
+
+    async def by_macro(self, org_id: str, macro: str) -> Playbook | None:
+        """The org's playbook with this macro (``!deploy``; the ``!`` may be left out), or ``None``."""
+        wanted = "!" + macro.strip().removeprefix("!")
+        async with self.db.read() as s:
+            return await s.scalar(select(Playbook).where(Playbook.org_id == org_id, Playbook.macro == wanted))
+
+    async def create(self, actor_id: str, org_id: str, spec: PlaybookSpec) -> Playbook:
+        """``actor_id`` is the service user who creates it (``created_by`` and ``updated_by``)."""
+        now = self.clock()
+        async with self.db.write() as s:
+            await self._check_macro(s, org_id, spec.macro, None)
+            row = Playbook(
+                id=new_id("playbook"),
+                org_id=org_id,
+                title=spec.title,
+                body=spec.body,
+                macro=spec.macro,
+                access_type="org",
+                created_by=actor_id,
+                updated_by=actor_id,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+        return row
+
+    async def replace(self, actor_id: str, org_id: str, playbook_id: str, spec: PlaybookSpec) -> Playbook:
+        """PUT: title, body and macro all take the values in ``spec`` (no macro given → no macro)."""
+        async with self.db.write() as s:
+            row = await self._load(s, org_id, playbook_id)
+            await self._check_macro(s, org_id, spec.macro, row.id)
+            row.title, row.body, row.macro = spec.title, spec.body, spec.macro
+            row.updated_by = actor_id
+            row.updated_at = self.clock()
+        return row
+
+    async def delete(self, org_id: str, playbook_id: str) -> Playbook:
+        """Remove the playbook and return it as it was. Sessions that used it keep its id as history."""
+        async with self.db.write() as s:
+            row = await self._load(s, org_id, playbook_id)
+            await s.delete(row)
+        return row
+
+    @staticmethod
+    async def _load(s: AsyncSession, org_id: str, playbook_id: str) -> Playbook:
+        row = await s.scalar(select(Playbook).where(Playbook.id == playbook_id, Playbook.org_id == org_id))
+        if row is None:
+            raise NotFoundError(f"playbook {playbook_id[:80]} not found")
+        return row
+
+    @staticmethod
+    async def _check_macro(s: AsyncSession, org_id: str, macro: str | None, own_id: str | None) -> None:
+        """A macro names one playbook per org, so a prompt's ``!macro`` is never ambiguous (409 otherwise)."""
+        if macro is None:
+            return
+        check_macro(macro)
+        query = select(Playbook.id).where(Playbook.org_id == org_id, Playbook.macro == macro)
+        if own_id is not None:
+            query = query.where(Playbook.id != own_id)
+        if await s.scalar(query.limit(1)) is not None:
+            raise ConflictError(f"another playbook of this organization already uses the macro {macro}")
