@@ -8,6 +8,16 @@ from codeyard.agent.model import Message, Usage
 
 
 @dataclass(frozen=True)
+class StepState:
+    """What the agent must know after storing a step."""
+
+    stop: str | None = None
+    """Why it must stop now (terminated, archived, usage limit), or ``None``."""
+    pending_messages: int = 0
+    """User messages that arrived and are not in the history yet."""
+
+
+@dataclass(frozen=True)
 class AgentEvent:
     """Something worth showing in the session's events (contract §4 categories)."""
 
@@ -29,7 +39,7 @@ class Journal(Protocol):
         events: Sequence[AgentEvent] = (),
         say: str | None = None,
         usage: Usage | None = None,
-    ) -> None:
+    ) -> StepState:
         """Store one step atomically before the next starts; ``say`` becomes a devin message."""
         ...
 
@@ -37,8 +47,8 @@ class Journal(Protocol):
         """The user's messages not yet seen, now stored in the history (exactly once)."""
         ...
 
-    async def stop_reason(self) -> str | None:
-        """Why the agent must stop now (terminated, archived, usage limit), or ``None``."""
+    async def check(self) -> StepState:
+        """The same as ``record`` answers, without storing anything."""
         ...
 
     async def attach(self, name: str, data: bytes) -> str:

@@ -77,22 +77,24 @@ class Agent:
                 return settled
         history += news
         nudged = False
+        state = await self.journal.check()
         for _ in range(self.config.max_steps):
-            reason = await self.journal.stop_reason()
-            if reason:
-                return TurnResult(Outcome.STOPPED, reason)
+            if state.stop:
+                return TurnResult(Outcome.STOPPED, state.stop)
+            if state.pending_messages:
+                history += await self.journal.absorb_user_messages()
             reply = await self._ask(history)
             assistant = Message("assistant", reply.text, reply.tool_calls)
             if not reply.tool_calls:
                 if self.require_output and not self._output_submitted and not nudged:
                     nudge = Message("user", NUDGE)
-                    await self.journal.record([assistant, nudge], usage=reply.usage)
+                    state = await self.journal.record([assistant, nudge], usage=reply.usage)
                     history += [assistant, nudge]
                     nudged = True
                     continue
                 await self.journal.record([assistant], usage=reply.usage, say=reply.text.strip() or "Done.")
                 return TurnResult(Outcome.FINISHED)
-            await self.journal.record([assistant], usage=reply.usage, say=reply.text.strip() or None)
+            state = await self.journal.record([assistant], usage=reply.usage, say=reply.text.strip() or None)
             history.append(assistant)
             wait = False
             for call in reply.tool_calls:
@@ -100,12 +102,11 @@ class Agent:
                 if call.name == "submit_structured_output" and not result.text.startswith("error"):
                     self._output_submitted = True
                 message = Message("tool", result.text, tool_call_id=call.id)
-                await self.journal.record([message], events=result.events, say=result.say)
+                state = await self.journal.record([message], events=result.events, say=result.say)
                 history.append(message)
                 wait = wait or result.wait
             if wait:
                 return TurnResult(Outcome.WAITING)
-            history += await self.journal.absorb_user_messages()
         await self.journal.record(
             [],
             say=f"I stopped after {self.config.max_steps} steps without finishing. Send a message to let me continue.",

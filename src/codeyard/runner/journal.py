@@ -3,11 +3,13 @@
 from collections.abc import Sequence
 from typing import Any
 
-from codeyard.agent.journal import AgentEvent
+from collections.abc import Callable
+
+from codeyard.agent.journal import AgentEvent, StepState
 from codeyard.agent.model import Message, Usage
 from codeyard.runner.redaction import Redactor
 from codeyard.services.events import Category
-from codeyard.services.runs import EventSpec, Runs
+from codeyard.services.runs import Control, EventSpec, Runs
 
 
 def _item(message: Message) -> dict[str, Any]:
@@ -16,7 +18,14 @@ def _item(message: Message) -> dict[str, Any]:
 
 class DbJournal:
     def __init__(
-        self, runs: Runs, session_id: str, org_id: str, runner_id: str, redact: Redactor, max_acu_limit: float | None
+        self,
+        runs: Runs,
+        session_id: str,
+        org_id: str,
+        runner_id: str,
+        redact: Redactor,
+        max_acu_limit: float | None,
+        acus: Callable[[], float],
     ) -> None:
         self.runs = runs
         self.session_id = session_id
@@ -24,6 +33,8 @@ class DbJournal:
         self.runner_id = runner_id
         self.redact = redact
         self.max_acu_limit = max_acu_limit
+        self.acus = acus
+        """The session's ACUs so far, counted by the runner without a database read."""
         self.usage_exceeded = False
 
     def _clean(self, message: Message) -> Message:
@@ -49,9 +60,9 @@ class DbJournal:
         events: Sequence[AgentEvent] = (),
         say: str | None = None,
         usage: Usage | None = None,
-    ) -> None:
+    ) -> StepState:
         specs = [EventSpec(e.event_type, _category(e.category), self.redact(e.summary), e.data) for e in events]
-        await self.runs.record(
+        control = await self.runs.record(
             self.session_id,
             self.runner_id,
             [_item(self._clean(m)) for m in messages],
@@ -59,6 +70,7 @@ class DbJournal:
             devin_message=self.redact(say) if say is not None else None,
             tokens=(usage.input_tokens, usage.output_tokens) if usage else (0, 0),
         )
+        return await self._state(control)
 
     async def record_system(self, system: str, events: Sequence[EventSpec]) -> None:
         await self.runs.record(self.session_id, self.runner_id, [{"system": system}], events=events)
@@ -69,16 +81,16 @@ class DbJournal:
         )
         return [Message("user", text) for text in texts]
 
-    async def stop_reason(self) -> str | None:
-        control = await self.runs.control(self.session_id, self.runner_id)
+    async def check(self) -> StepState:
+        return await self._state(await self.runs.control(self.session_id, self.runner_id))
+
+    async def _state(self, control: Control) -> StepState:
         if control.stop:
-            return control.stop
-        if self.max_acu_limit is not None:
-            row = await self.runs.get(self.session_id)
-            if row.acus_consumed >= self.max_acu_limit:
-                self.usage_exceeded = True
-                return "usage limit reached"
-        return None
+            return StepState(control.stop)
+        if self.max_acu_limit is not None and self.acus() >= self.max_acu_limit:
+            self.usage_exceeded = True
+            return StepState("usage limit reached")
+        return StepState(None, control.pending_messages)
 
     async def attach(self, name: str, data: bytes) -> str:
         att = await self.runs.attach(self.session_id, self.org_id, name, data, None)

@@ -16,7 +16,7 @@ from codeyard.runner.journal import DbJournal
 from codeyard.runner.redaction import Redactor
 from codeyard.sandbox import SANDBOX_WORKSPACE, Sandbox, SandboxError, create_sandbox
 from codeyard.services.container import Services
-from codeyard.services.runs import LeaseLostError
+from codeyard.services.runs import ACU_SECONDS, LeaseLostError
 from codeyard.storage.tables import AgentSessionRow
 
 log = structlog.get_logger("codeyard.runner")
@@ -47,16 +47,21 @@ class SessionRun:
         self.row = row
         self.sandbox: Sandbox | None = None
         self._counted = time.monotonic()
+        self._acus = row.acus_consumed
 
     @property
     def root(self) -> Path:
         return self.settings.data_dir / "workspaces" / self.row.id
 
+    def acus(self) -> float:
+        """ACUs consumed so far, including the time not yet written to the database."""
+        return self._acus + (time.monotonic() - self._counted) / ACU_SECONDS
+
     async def count_time(self) -> None:
         """Add the working time since the last count, so ``acus_consumed`` stays current while it works."""
         now = time.monotonic()
         elapsed, self._counted = now - self._counted, now
-        await self.runs.add_working_time(self.row.id, elapsed)
+        self._acus = await self.runs.add_working_time(self.row.id, elapsed)
 
     async def run(self) -> None:
         sid = self.row.id
@@ -94,7 +99,7 @@ class SessionRun:
         pairs += [(s["key"], s["value"], bool(s.get("sensitive", True))) for s in self.runs.session_secrets(row)]
         env = {key: value for key, value, _ in pairs}
         redact = Redactor((key, value) for key, value, sensitive in pairs if sensitive)
-        journal = DbJournal(self.runs, sid, row.org_id, self.runner_id, redact, row.max_acu_limit)
+        journal = DbJournal(self.runs, sid, row.org_id, self.runner_id, redact, row.max_acu_limit, self.acus)
 
         files = [(att.name, Path(path)) for att, path in await self.runs.user_attachments(sid)]
         ws = await workspace.prepare(

@@ -202,6 +202,13 @@ class Identity:
             id=new_id("service-user"), name="default-admin", org_id=org.id, role=Role.ORG_ADMIN, created_at=now
         )
         enterprise_token, org_token = new_api_key(), new_api_key()
+        try:
+            return await self._bootstrap(org, admin, org_admin, enterprise_token, org_token, now)
+        except ConflictError:  # another process bootstrapped at the same moment (PostgreSQL)
+            return None
+
+    async def _bootstrap(self, org: Organization, admin: ServiceUser, org_admin: ServiceUser, enterprise_token: str,
+                         org_token: str, now: float) -> Bootstrap | None:
         async with self.db.write() as s:
             if await s.get(Meta, "bootstrapped") is not None:
                 return None

@@ -9,7 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeyard.domain.ids import new_id
@@ -21,7 +22,7 @@ from codeyard.services.crypto import Vault
 from codeyard.services.events import Category, add_event
 from codeyard.services.sessions import apply_state, state_of
 from codeyard.storage.db import Database
-from codeyard.storage.tables import AgentSessionRow, Attachment, HistoryRow, MessageRow
+from codeyard.storage.tables import AgentSessionRow, Attachment, EventRow, HistoryRow, MessageRow
 
 S, D = SessionStatus, StatusDetail
 ACU_SECONDS = 15 * 60
@@ -239,11 +240,19 @@ class Runs:
             return list(rows)
 
     async def _append(self, s: AsyncSession, session_id: str, items: Sequence[dict[str, Any]], now: float) -> None:
-        last = await s.scalar(select(func.max(HistoryRow.seq)).where(HistoryRow.session_id == session_id))
-        seq = -1 if last is None else last
-        for item in items:
-            seq += 1
-            s.add(HistoryRow(session_id=session_id, seq=seq, item=item, created_at=now))
+        """Append history items; ``sessions.history_length`` numbers them, so no ``max(seq)`` scan is needed."""
+        if not items:
+            return
+        length = await s.scalar(
+            update(AgentSessionRow)
+            .where(AgentSessionRow.id == session_id)
+            .values(history_length=AgentSessionRow.history_length + len(items))
+            .returning(AgentSessionRow.history_length),
+            execution_options={"synchronize_session": False},
+        )
+        first = int(length or 0) - len(items)
+        for i, item in enumerate(items):
+            s.add(HistoryRow(session_id=session_id, seq=first + i, item=item, created_at=now))
 
     async def record(
         self,
@@ -254,17 +263,48 @@ class Runs:
         events: Sequence[EventSpec] = (),
         devin_message: str | None = None,
         tokens: tuple[int, int] = (0, 0),
-    ) -> None:
-        """One step, stored atomically: history items, events, an optional devin message, token usage."""
+    ) -> Control:
+        """One step, stored atomically: history items, events, an optional devin message, token usage.
+
+        Returns what the agent must know before its next step, read in the same transaction (one round trip
+        per step: this is the runner's hot path, so it uses Core statements rather than ORM loads).
+        """
         now = self.clock()
-        async with self.db.write() as s:
-            row = await self._held(s, session_id, runner_id)
-            await self._append(s, session_id, items, now)
-            for ev in events:
-                add_event(s, session_id, ev.event_type, ev.category, ev.summary, now=now, data=ev.data)
+        t = AgentSessionRow
+        pending = (
+            select(func.count())
+            .select_from(MessageRow)
+            .where(MessageRow.session_id == session_id, MessageRow.source == "user", MessageRow.consumed.is_(False))
+            .scalar_subquery()
+        )
+
+        def step(conn: Connection) -> Row[Any] | None:
+            held = conn.execute(
+                update(t)
+                .where(t.id == session_id, t.claimed_by == runner_id)
+                .values(
+                    input_tokens=t.input_tokens + tokens[0],
+                    output_tokens=t.output_tokens + tokens[1],
+                    history_length=t.history_length + len(items),
+                    updated_at=now,
+                )
+                .returning(t.status, t.status_detail, t.is_archived, t.history_length, pending.label("pending"))
+            ).first()
+            if held is None:
+                return None
+            if items:
+                first = held.history_length - len(items)
+                conn.execute(
+                    insert(HistoryRow),
+                    [
+                        {"session_id": session_id, "seq": first + i, "item": item, "created_at": now}
+                        for i, item in enumerate(items)
+                    ],
+                )
+            event_rows = [_event_row(session_id, ev.event_type, ev.category, ev.summary, ev.data, now) for ev in events]
             if devin_message is not None:
-                s.add(
-                    MessageRow(
+                conn.execute(
+                    insert(MessageRow).values(
                         id=new_id("event"),
                         session_id=session_id,
                         source="devin",
@@ -273,10 +313,23 @@ class Runs:
                         created_at=now,
                     )
                 )
-                add_event(s, session_id, "devin_message", Category.MESSAGE, _summary(devin_message), now=now)
-            row.input_tokens += tokens[0]
-            row.output_tokens += tokens[1]
-            row.updated_at = now
+                event_rows.append(
+                    _event_row(session_id, "devin_message", Category.MESSAGE, _summary(devin_message), None, now)
+                )
+            if event_rows:
+                conn.execute(insert(EventRow), event_rows)
+            return held
+
+        held = await self.db.write_batch(step)
+        if held is None:
+            raise LeaseLostError(f"session {session_id} is no longer held by this runner")
+        pending_count = held.pending
+        state = SessionState(S(held.status), D(held.status_detail) if held.status_detail else None, held.is_archived)
+        if state.terminated:
+            return Control("terminated by the user", 0)
+        if state.is_archived:
+            return Control("archived", 0)
+        return Control(None, int(pending_count or 0))
 
     async def absorb_user_messages(self, session_id: str, runner_id: str, wrap: Any) -> list[str]:
         """Move the user's new messages into the agent's history, exactly once (one transaction).
@@ -425,6 +478,21 @@ class Runs:
                 )
             )
             return set(rows)
+
+
+def _event_row(
+    session_id: str, event_type: str, category: Category, summary: str, data: dict[str, Any] | None, now: float
+) -> dict[str, Any]:
+    return {
+        "id": new_id("event"),
+        "session_id": session_id,
+        "event_type": event_type,
+        "category": category.value,
+        "direction": "outgoing",
+        "summary": summary[:2000],
+        "data": data or {},
+        "created_at": now,
+    }
 
 
 def _summary(text: str) -> str:

@@ -9,17 +9,21 @@ PostgreSQL needs none of this and gets one ordinary engine.
 import asyncio
 import contextlib
 import fcntl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from codeyard.errors import ConflictError
+
+T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 726_143_001
 
@@ -37,20 +41,13 @@ class Database:
             self.read_engine = self.write_engine
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._batch_engine: Engine | None = None
 
     @staticmethod
     def _sqlite_engine(url: str, begin: str, echo: bool) -> AsyncEngine:
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Connection) -> None:
@@ -66,22 +63,68 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """One short write transaction, committed on success. Do not nest."""
-        if self._write_lock is None:
-            async with self._writer() as session, session.begin():
+        """One short write transaction, committed on success. Do not nest.
+
+        A unique constraint that fails (two writers racing to create the same thing) is a ``ConflictError``.
+        """
+        try:
+            if self._write_lock is None:
+                async with self._writer() as session, session.begin():
+                    yield session
+                return
+            async with self._write_lock, self._writer() as session, session.begin():
                 yield session
-            return
-        async with self._write_lock, self._writer() as session, session.begin():
-            yield session
+        except IntegrityError as exc:
+            raise ConflictError("that conflicts with an existing resource") from exc
+
+    async def write_batch(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` in one write transaction on a worker thread, with one thread hop for all its statements.
+
+        For hot paths (the runner's per-step journal): through the async driver every statement, the ``BEGIN``,
+        the commit and the pool's reset each cost a hop between the event loop and the driver's thread.
+        """
+        if self._write_lock is None:
+            return await asyncio.to_thread(self._run_batch, work)
+        async with self._write_lock:
+            return await asyncio.to_thread(self._run_batch, work)
+
+    def _run_batch(self, work: Callable[[Connection], T]) -> T:
+        if self._batch_engine is None:
+            self._batch_engine = self._sync_engine()
+        try:
+            with self._batch_engine.begin() as conn:
+                return work(conn)
+        except IntegrityError as exc:
+            raise ConflictError("that conflicts with an existing resource") from exc
+
+    def _sync_engine(self) -> Engine:
+        if not self.is_sqlite:
+            return create_engine(sync_url(self.url), pool_size=4, max_overflow=4, pool_pre_ping=True)
+        engine = create_engine(sync_url(self.url), connect_args={"timeout": 30, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
 
     async def ping(self) -> None:
         async with self.read() as session:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._batch_engine is not None:
+            self._batch_engine.dispose()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
 
 
 def sync_url(url: str) -> str:

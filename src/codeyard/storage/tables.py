@@ -110,6 +110,8 @@ class AgentSessionRow(Base):
     working_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    history_length: Mapped[int] = mapped_column(Integer, default=0)
+    """Items in ``agent_history`` for this session: the next item's ``seq``."""
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[float | None] = mapped_column(Float)
     waiting_since: Mapped[float | None] = mapped_column(Float)
@@ -222,6 +224,8 @@ class KnowledgeNote(Base):
 
 class Playbook(Base):
     __tablename__ = "playbooks"
+    __table_args__ = (UniqueConstraint("org_id", "macro", name="uq_playbooks_org_macro"),)
+    """Macros are unique in an org; NULL macros never collide (both SQLite and PostgreSQL treat NULLs as distinct)."""
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)
     org_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -237,6 +241,7 @@ class Playbook(Base):
 
 class Secret(Base):
     __tablename__ = "secrets"
+    __table_args__ = (UniqueConstraint("org_id", "key", name="uq_secrets_org_key"),)
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
     id: Mapped[str] = mapped_column(String(64), unique=True)
     org_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -16,6 +16,7 @@ from anthropic.types import (
     Message as WireMessage,
     MessageDeltaUsage,
     MessageParam,
+    RawMessageStreamEvent,
     TextBlockParam,
     ToolParam,
     ToolResultBlockParam,
@@ -80,24 +81,29 @@ class AnthropicMessagesModel:
         await self._client.close()
 
     async def _whole(self, system: str, messages: list[MessageParam], tools: list[ToolParam]) -> Reply:
-        response = await self._client.messages.create(
-            model=self._model,
-            max_tokens=self._max_output_tokens,
-            system=system or anthropic.omit,
-            messages=messages,
-            tools=tools or anthropic.omit,
+        response = await self._client.post(
+            "/v1/messages", cast_to=WireMessage, body=self._body(system, messages, tools)
         )
         return _reply(response)
 
+    def _body(self, system: str, messages: list[MessageParam], tools: list[ToolParam]) -> dict[str, object]:
+        """The request body, sent through the client's plain ``post``: ``messages.create`` re-walks every typed
+        message of the history on each call, which costs more than the rest of a step once the history is long."""
+        body: dict[str, object] = {"model": self._model, "max_tokens": self._max_output_tokens, "messages": messages}
+        if system:
+            body["system"] = system
+        if tools:
+            body["tools"] = tools
+        return body
+
     async def _streamed(self, system: str, messages: list[MessageParam], tools: list[ToolParam]) -> Reply:
         """Assemble the reply from raw events ourselves: the SDK's accumulator raises on malformed tool JSON."""
-        stream = await self._client.messages.create(
-            model=self._model,
-            max_tokens=self._max_output_tokens,
-            system=system or anthropic.omit,
-            messages=messages,
-            tools=tools or anthropic.omit,
+        stream = await self._client.post(
+            "/v1/messages",
+            cast_to=WireMessage,
+            body=self._body(system, messages, tools) | {"stream": True},
             stream=True,
+            stream_cls=anthropic.AsyncStream[RawMessageStreamEvent],
         )
         text: list[str] = []
         calls: dict[int, _ToolUse] = {}

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 22:07:44.468770
+Create Date: 2026-11-29 22:23:06.931989
 """
 
 from collections.abc import Sequence
@@ -106,6 +106,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("pk"),
         sa.UniqueConstraint("id"),
+        sa.UniqueConstraint("org_id", "macro", name="uq_playbooks_org_macro"),
     )
     with op.batch_alter_table("playbooks", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_playbooks_org_id"), ["org_id"], unique=False)
@@ -167,6 +168,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("pk"),
         sa.UniqueConstraint("id"),
+        sa.UniqueConstraint("org_id", "key", name="uq_secrets_org_key"),
     )
     with op.batch_alter_table("secrets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_secrets_org_id"), ["org_id"], unique=False)
@@ -242,6 +244,7 @@ def upgrade() -> None:
         sa.Column("working_seconds", sa.Float(), nullable=False),
         sa.Column("input_tokens", sa.Integer(), nullable=False),
         sa.Column("output_tokens", sa.Integer(), nullable=False),
+        sa.Column("history_length", sa.Integer(), nullable=False),
         sa.Column("claimed_by", sa.String(length=128), nullable=True),
         sa.Column("lease_until", sa.Float(), nullable=True),
         sa.Column("waiting_since", sa.Float(), nullable=True),
