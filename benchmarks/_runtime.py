@@ -37,15 +37,18 @@ def runtime_server(data_dir: Path, model: FakeModelServer, **env: str) -> LiveSe
 def make_repo(path: Path) -> Path:
     path.mkdir(parents=True)
     (path / "README.md").write_text("bench repo\n")
-    for args in (["init", "-q", "-b", "main"], ["add", "."],
-                 ["-c", "user.email=b@example.com", "-c", "user.name=B", "commit", "-qm", "init"]):
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "."],
+        ["-c", "user.email=b@example.com", "-c", "user.name=B", "commit", "-qm", "init"],
+    ):
         subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
     return path
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def median(values: list[float]) -> float:

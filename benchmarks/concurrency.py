@@ -45,8 +45,9 @@ def run_batch(server: LiveServer, count: int) -> tuple[float, dict[str, int]]:
     t0 = time.perf_counter()
     with httpx2.Client(base_url=server.url, headers=headers, timeout=60) as http:
         with ThreadPoolExecutor(16) as pool:
-            ids = list(pool.map(lambda i: http.post(base, json={"prompt": f"BENCH {i}"}).json()["session_id"],
-                                range(count)))
+            ids = list(
+                pool.map(lambda i: http.post(base, json={"prompt": f"BENCH {i}"}).json()["session_id"], range(count))
+            )
         statuses: dict[str, int] = {}
         pending = set(ids)
         deadline = time.monotonic() + 600
@@ -70,11 +71,13 @@ def main() -> None:
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-conc-"))
     with FakeModelServer() as model:
-        model.set_default_script([
-            Step.tool("run_command", {"command": "echo working; ls -la"}),
-            Step.tool("write_file", {"path": "result.txt", "content": "ok\n"}),
-            Step.text("done"),
-        ])
+        model.set_default_script(
+            [
+                Step.tool("run_command", {"command": "echo working; ls -la"}),
+                Step.tool("write_file", {"path": "result.txt", "content": "ok\n"}),
+                Step.text("done"),
+            ]
+        )
         server = runtime_server(tmp / "data", model, CODEYARD_MAX_CONCURRENT_SESSIONS=str(args.slots))
         peak = 0
         stop = threading.Event()

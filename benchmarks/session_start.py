@@ -28,16 +28,19 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-start-"))
     repo = make_repo(tmp / "repo")
     with FakeModelServer() as model:
-        model.set_default_script([Step.tool("run_command", {"command": "echo $EPOCHREALTIME > started"}),
-                                  Step.text("done")])
+        model.set_default_script(
+            [Step.tool("run_command", {"command": "echo $EPOCHREALTIME > started"}), Step.text("done")]
+        )
         server = runtime_server(tmp / "data", model, CODEYARD_MAX_CONCURRENT_SESSIONS="4")
         latencies: list[float] = []
         try:
             with httpx2.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.org_key}"}) as http:
                 for i in range(args.sessions):
                     t0 = time.time()
-                    r = http.post(f"/v3/organizations/{server.org_id}/sessions",
-                                  json={"prompt": f"bench {i}", "repos": [str(repo)]})
+                    r = http.post(
+                        f"/v3/organizations/{server.org_id}/sessions",
+                        json={"prompt": f"bench {i}", "repos": [str(repo)]},
+                    )
                     r.raise_for_status()
                     marker = server.data_dir / "workspaces" / r.json()["session_id"] / "started"
                     deadline = time.monotonic() + 30
@@ -55,10 +58,34 @@ def main() -> None:
         target = tmp / f"clone{i}"
         subprocess.run(["git", "clone", "-q", str(repo), str(target)], check=True)
         if bwrap:
-            subprocess.run([bwrap, "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin", "--symlink", "usr/lib",
-                            "/lib", "--symlink", "usr/lib64", "/lib64", "--bind", str(target), "/w", "--chdir", "/w",
-                            "--unshare-all", "--die-with-parent", "/bin/bash", "-c", "echo $EPOCHREALTIME > started"],
-                           check=True)
+            subprocess.run(
+                [
+                    bwrap,
+                    "--ro-bind",
+                    "/usr",
+                    "/usr",
+                    "--symlink",
+                    "usr/bin",
+                    "/bin",
+                    "--symlink",
+                    "usr/lib",
+                    "/lib",
+                    "--symlink",
+                    "usr/lib64",
+                    "/lib64",
+                    "--bind",
+                    str(target),
+                    "/w",
+                    "--chdir",
+                    "/w",
+                    "--unshare-all",
+                    "--die-with-parent",
+                    "/bin/bash",
+                    "-c",
+                    "echo $EPOCHREALTIME > started",
+                ],
+                check=True,
+            )
         baseline.append(time.time() - t0)
     ms = [x * 1000 for x in latencies]
     print(f"machine: {machine()}")

@@ -48,8 +48,10 @@ async def direct_calls(model: FakeModelServer, prompt: str, steps: int) -> float
             t0 = time.perf_counter()
             reply = await llm.complete("system prompt", history, tools)
             total += time.perf_counter() - t0
-            history += [Message("assistant", reply.text, reply.tool_calls),
-                        *(Message("tool", "message sent", tool_call_id=c.id) for c in reply.tool_calls)]
+            history += [
+                Message("assistant", reply.text, reply.tool_calls),
+                *(Message("tool", "message sent", tool_call_id=c.id) for c in reply.tool_calls),
+            ]
     finally:
         await llm.aclose()
     return total / steps
@@ -68,8 +70,10 @@ def main() -> None:
         try:
             with httpx2.Client(base_url=server.url, headers={"Authorization": f"Bearer {server.org_key}"}) as http:
                 for r in range(args.rounds):
-                    model.add_script(f"LONG-{r}", [Step.tool("message_user", {"message": "x"})] * (args.steps - 1)
-                                     + [Step.text("done")])
+                    model.add_script(
+                        f"LONG-{r}",
+                        [Step.tool("message_user", {"message": "x"})] * (args.steps - 1) + [Step.text("done")],
+                    )
                     model.add_script(f"SHORT-{r}", [Step.text("done")])
                     long = run_session(http, server, f"LONG-{r}")
                     short = run_session(http, server, f"SHORT-{r}")

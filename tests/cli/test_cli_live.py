@@ -56,8 +56,18 @@ def test_sessions_commands(cli: CliRunner, server: LiveServer, tmp_path: Path) -
 
 
 def test_knowledge_playbooks_secrets_schedules(cli: CliRunner) -> None:
-    note = run_json(cli, "knowledge", "notes", "create", "--name", "Deploys", "--body", "Use make deploy.",
-                    "--trigger", "when deploying")
+    note = run_json(
+        cli,
+        "knowledge",
+        "notes",
+        "create",
+        "--name",
+        "Deploys",
+        "--body",
+        "Use make deploy.",
+        "--trigger",
+        "when deploying",
+    )
     assert note["name"] == "Deploys"
     assert note["note_id"] in run(cli, "knowledge", "notes", "list")
     playbook = run_json(cli, "playbooks", "create", "--title", "Release", "--body", "Tag it.", "--macro", "!rel")
@@ -65,8 +75,9 @@ def test_knowledge_playbooks_secrets_schedules(cli: CliRunner) -> None:
     secret = run_json(cli, "secrets", "create", "DEPLOY_TOKEN", "--value-stdin", stdin="s3cr3t-value\n")
     assert secret["key"] == "DEPLOY_TOKEN" and "s3cr3t-value" not in json.dumps(secret)
     assert "s3cr3t-value" not in run(cli, "secrets", "list")
-    schedule = run_json(cli, "schedules", "create", "Run the nightly checks", "--cron", "0 3 * * *",
-                        "--timezone", "Europe/Berlin")
+    schedule = run_json(
+        cli, "schedules", "create", "Run the nightly checks", "--cron", "0 3 * * *", "--timezone", "Europe/Berlin"
+    )
     assert schedule["cron_schedule"] == "0 3 * * *" and schedule["timezone"] == "Europe/Berlin"
     assert schedule["next_run_at"].endswith("Z")
     bad = run(cli, "schedules", "create", "bad", "--cron", "61 * * * *", code=1)

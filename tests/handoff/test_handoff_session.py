@@ -25,8 +25,12 @@ def model() -> Iterator[FakeModelServer]:
 
 @pytest.fixture
 def server(tmp_path: Path, model: FakeModelServer) -> Iterator[LiveServer]:
-    env = {"CODEYARD_MODEL": "openai:scripted", "CODEYARD_MODEL_BASE_URL": model.base_url,
-           "CODEYARD_MODEL_API_KEY": "k", "CODEYARD_SCHEDULER_ENABLED": "false"}
+    env = {
+        "CODEYARD_MODEL": "openai:scripted",
+        "CODEYARD_MODEL_BASE_URL": model.base_url,
+        "CODEYARD_MODEL_API_KEY": "k",
+        "CODEYARD_SCHEDULER_ENABLED": "false",
+    }
     live = start_server(tmp_path / "data", env)
     yield live
     stop_server(live)
@@ -34,17 +38,26 @@ def server(tmp_path: Path, model: FakeModelServer) -> Iterator[LiveServer]:
 
 def test_the_workspace_is_the_users_work_tree(work: Path, server: LiveServer, model: FakeModelServer) -> None:
     make_local_work(work)
-    model.add_script("TASK-HANDOFF", [
-        Step.tool("run_command", {"command": "git -C remote log --format=%s && git -C remote status --short"}),
-        Step.text("I see your work."),
-    ])
+    model.add_script(
+        "TASK-HANDOFF",
+        [
+            Step.tool("run_command", {"command": "git -C remote log --format=%s && git -C remote status --short"}),
+            Step.text("I see your work."),
+        ],
+    )
     env = {**os.environ, **server.env()}
-    done = subprocess.run([sys.executable, "-m", "codeyard", "handoff", "TASK-HANDOFF continue the feature", "--json"],
-                          cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "codeyard", "handoff", "TASK-HANDOFF continue the feature", "--json"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert server.org_key not in done.stdout + done.stderr
     session_id = json.loads(done.stdout)["session_id"]
-    with Client(**_client_args(server)) as client:
+    with Client(base_url=server.url, api_key=server.org_key, org_id=server.org_id) as client:
         deadline = time.monotonic() + 60
         while (s := client.sessions.get(session_id)).status not in ("exit", "error"):
             assert time.monotonic() < deadline, s
@@ -55,11 +68,7 @@ def test_the_workspace_is_the_users_work_tree(work: Path, server: LiveServer, mo
     assert tree_snapshot(repo) == expected
     assert git(repo, "log", "--format=%s") == git(work, "log", "--format=%s")
     assert git(repo, "rev-parse", "HEAD") == git(work, "rev-parse", "HEAD")
-    seen = [m for m in model.requests_to("/v1/chat/completions")[-1].body["messages"] if m["role"] == "tool"][0]
+    seen = next(m for m in model.requests_to("/v1/chat/completions")[-1].body["messages"] if m["role"] == "tool")
     assert "tune feature\nadd feature\ninitial" in seen["content"]
     system = model.requests_to("/v1/chat/completions")[-1].body["messages"][0]["content"]
     assert "unpushed commit" in system  # the prompt says what was applied
-
-
-def _client_args(server: LiveServer) -> dict[str, str]:
-    return {"base_url": server.url, "api_key": server.org_key, "org_id": server.org_id}

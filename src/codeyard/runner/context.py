@@ -55,7 +55,9 @@ async def build(
         parts.append("\n## Knowledge\nNotes from the team that apply to this task:")
         for note in notes:
             parts.append(f"\n### {note.name}\n{note.body}")
-            events.append(EventSpec("knowledge_used", Category.KNOWLEDGE, f"note {note.name}", {"note_id": note.note_id}))
+            events.append(
+                EventSpec("knowledge_used", Category.KNOWLEDGE, f"note {note.name}", {"note_id": note.note_id})
+            )
     if row.structured_output_schema is not None:
         parts.append(
             "\nThis session has a structured output schema: submit the result with "

@@ -1,9 +1,7 @@
 """The agent's ``Journal`` over the database, for one claimed session (redacting what it stores)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-
-from collections.abc import Callable
 
 from codeyard.agent.journal import AgentEvent, StepState
 from codeyard.agent.model import Message, Usage
