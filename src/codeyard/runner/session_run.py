@@ -108,6 +108,7 @@ class SessionRun:
             files,
             git_base_url=self.settings.git_base_url,
             allow_local=self.settings.local_repos_allowed,
+            data_dir=self.settings.data_dir,
         )
         self.sandbox = create_sandbox(
             self.root,

@@ -28,8 +28,11 @@ class Workspace:
     """The user's attachments, placed under ``attachments/``."""
 
 
-def resolve_repo(entry: str, git_base_url: str, allow_local: bool) -> str:
-    """The URL to clone for a ``repos`` entry: a git URL, ``owner/repo`` on the configured host, or a local path."""
+def resolve_repo(entry: str, git_base_url: str, allow_local: bool, forbidden: Path | None = None) -> str:
+    """The URL to clone for a ``repos`` entry: a git URL, ``owner/repo`` on the configured host, or a local path.
+
+    A local path inside ``forbidden`` (the server's data dir, which holds every org's workspaces) is refused.
+    """
     entry = entry.strip()
     if entry.startswith("-") or any(ch in entry for ch in "\n\r\0"):
         raise WorkspaceError(f"{entry[:100]!r} is not a repository")
@@ -38,9 +41,11 @@ def resolve_repo(entry: str, git_base_url: str, allow_local: bool) -> str:
     if entry.startswith(("file://", "/")):
         if not allow_local:
             raise WorkspaceError(f"local repositories are not allowed on this server: {entry[:100]}")
-        path = Path(entry.removeprefix("file://"))
+        path = Path(entry.removeprefix("file://")).resolve()
         if not path.exists():
             raise WorkspaceError(f"the local repository {entry[:100]} does not exist")
+        if forbidden is not None and (path == forbidden.resolve() or forbidden.resolve() in path.parents):
+            raise WorkspaceError(f"{entry[:100]} is inside the server's data directory")
         return str(path)
     if _OWNER_REPO.match(entry) and ".." not in entry:
         return f"{git_base_url.rstrip('/')}/{entry}"
@@ -85,14 +90,20 @@ async def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT)
 
 
 async def prepare(
-    root: Path, repos: list[str], attachments: list[tuple[str, Path]], *, git_base_url: str, allow_local: bool
+    root: Path,
+    repos: list[str],
+    attachments: list[tuple[str, Path]],
+    *,
+    git_base_url: str,
+    allow_local: bool,
+    data_dir: Path | None = None,
 ) -> Workspace:
     """Create (or, on resume, complete) the workspace: clone missing repos, copy missing attachments."""
     root.mkdir(parents=True, exist_ok=True)
     workspace = Workspace(root)
     taken: set[str] = set()
-    for entry in repos:
-        url = resolve_repo(entry, git_base_url, allow_local)
+    for entry in dict.fromkeys(repos):  # the same entry twice is one clone
+        url = resolve_repo(entry, git_base_url, allow_local, data_dir)
         target = root / _dir_name(url, taken)
         if not (target / ".git").exists():
             if target.exists():
