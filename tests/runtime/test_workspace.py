@@ -44,7 +44,7 @@ def test_local_paths_need_permission_and_stay_out_of_the_data_dir(tmp_path: Path
         resolve_repo(f"file://{data}/workspaces/../workspaces/devin-x", "https://h", allow_local=True, forbidden=data)
 
 
-async def test_prepare_clones_without_running_the_repos_hooks(tmp_path: Path) -> None:
+async def test_prepare_clones_without_running_hooks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     origin = tmp_path / "origin"
     origin.mkdir()
     for args in (
@@ -52,9 +52,19 @@ async def test_prepare_clones_without_running_the_repos_hooks(tmp_path: Path) ->
         ["-c", "user.email=a@b", "-c", "user.name=A", "commit", "-q", "--allow-empty", "-m", "x"],
     ):
         subprocess.run(["git", *args], cwd=origin, check=True)
-    hook = origin / ".git" / "hooks" / "post-checkout"
-    hook.write_text(f"#!/bin/sh\ntouch {tmp_path}/hook-ran\n")
-    hook.chmod(0o755)
+    # a user-level git configuration whose hooks would run on every checkout
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "post-checkout").write_text(f"#!/bin/sh\ntouch {tmp_path}/hook-ran\n")
+    (hooks / "post-checkout").chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f"[core]\n\thooksPath = {hooks}\n")
+    monkeypatch.setenv("HOME", str(home))
+    subprocess.run(["git", "clone", "-q", str(origin), str(tmp_path / "plain")], check=True)
+    assert (tmp_path / "hook-ran").exists(), "the hook setup does not work, so the test would prove nothing"
+    (tmp_path / "hook-ran").unlink()
+
     files = tmp_path / "upload.txt"
     files.write_text("data")
     ws = await prepare(
