@@ -1,6 +1,7 @@
 """Sessions really run: through the SDK, a real server process, the scripted model over HTTP, real git and
 a real sandbox."""
 
+import json
 import time
 from pathlib import Path
 
@@ -179,3 +180,36 @@ def test_sandbox_probes(client: Client, runtime: LiveServer, model_server: FakeM
     assert "net 0" not in out  # the server's port is not reachable without network
     assert "touch=1" in out and not Path("/usr/codeyard-probe").exists()
     assert results[2].startswith("error:") and "outside the workspace" in results[2]
+
+
+def test_a_context_overflow_condenses_the_history_instead_of_failing(
+    client: Client, model_server: FakeModelServer
+) -> None:
+    overflow = {
+        "error": {
+            "message": "This model's maximum context length is 8192 tokens",
+            "type": "invalid_request_error",
+            "code": "context_length_exceeded",
+        }
+    }
+    model_server.add_script(
+        "TASK-LONG",
+        [
+            *[Step.tool("run_command", {"command": f"seq 1 4000 # {i}"}) for i in range(6)],
+            Step.error(400, overflow),
+            Step.text("Summarised."),
+        ],
+    )
+    session = client.sessions.create(prompt="TASK-LONG read a lot of output")
+    done = wait_for(client, session.session_id, settled)
+    assert (done.status, done.status_detail) == ("exit", "finished")
+    bodies = [
+        r.body["messages"]
+        for r in model_server.requests_to("/v1/chat/completions")
+        if any("TASK-LONG" in str(m.get("content")) for m in r.body["messages"])
+    ]
+    # (which scripted step answers a condensed conversation is the fake's business: it counts assistant turns)
+    refused = next(b for b in bodies if len(b) == 14)  # system, task, 6 x (call, result): the one refused
+    retried = bodies[bodies.index(refused) + 1]
+    assert len(json.dumps(retried)) < len(json.dumps(refused)) / 2
+    assert "condensed" in retried[1]["content"]

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from codeyard.agent.history import condense, pending_calls
 from codeyard.agent.journal import Journal
-from codeyard.agent.model import ContextOverflowError, Message, Model, Reply
+from codeyard.agent.model import ContextOverflowError, Message, Model, Reply, estimate_tokens
 from codeyard.agent.tools import Toolbox
 
 INTERRUPTED = (
@@ -136,7 +136,7 @@ class Agent:
             view = condense(self.system, history, budget)
             try:
                 return await self.model.complete(self.system, view, self.tools.specs)
-            except ContextOverflowError:
-                budget //= 2
+            except ContextOverflowError:  # our estimate was too generous for this model: halve what was sent
+                budget = min(budget, estimate_tokens(self.system, view)) // 2
         view = condense(self.system, history, budget)
         return await self.model.complete(self.system, view, self.tools.specs)
