@@ -1,5 +1,6 @@
 """The one table from error class to HTTP status, and the problem+json rendering of contract §3."""
 
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -48,13 +49,27 @@ def status_of(exc: errors.CodeyardError) -> int:
     return 500
 
 
+def printable(value: Any) -> Any:
+    """``value`` made writable as strict UTF-8 JSON: a lone surrogate (``"\\ud800"``) or a ``NaN`` sent in a
+    request and echoed back in its error must not turn a 4xx into a 500."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN or Infinity (which Python's JSON parser accepts) cannot be written back as JSON
+    if isinstance(value, list | tuple):
+        return [printable(v) for v in value]
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    return value
+
+
 def problem(status: int, detail: str, instance: str, headers: dict[str, str] | None = None) -> JSONResponse:
     body = {
         "type": f"https://codeyard.dev/problems/{status}",
         "title": TITLES.get(status, "Error"),
         "status": status,
-        "detail": detail,
-        "instance": instance,
+        "detail": printable(detail),
+        "instance": printable(instance),
         "request_id": current_request_id(),
     }
     return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
@@ -62,7 +77,7 @@ def problem(status: int, detail: str, instance: str, headers: dict[str, str] | N
 
 def validation_problem(loc: list[str | int], msg: str, kind: str = "value_error") -> JSONResponse:
     """FastAPI's 422 shape (contract §3) for a field our services rejected."""
-    body: dict[str, Any] = {"detail": [{"loc": loc, "msg": msg, "type": kind}]}
+    body: dict[str, Any] = {"detail": [{"loc": printable(loc), "msg": printable(msg), "type": kind}]}
     return JSONResponse(body, status_code=422)
 
 
@@ -97,7 +112,7 @@ def install(app: FastAPI) -> None:
                 value = err["input"]
                 item["input"] = value[:200] if isinstance(value, str) else value
             details.append(item)
-        return JSONResponse({"detail": details}, status_code=422)
+        return JSONResponse({"detail": printable(details)}, status_code=422)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         return problem(

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -65,18 +66,13 @@ async def prepare(settings: Settings) -> tuple[Database, Services]:
 
 def background_parts(settings: Settings, services: Services) -> list[Background]:
     """The runner and the schedule ticker of this process (each may be switched off by a setting)."""
+    from codeyard.runner.embedded import build_runner
+    from codeyard.scheduler.ticker import build_ticker
+
     parts: list[Background] = []
-    try:
-        from codeyard.runner.embedded import build_runner
-    except ImportError:  # pragma: no cover - the runner package ships with codeyard
-        build_runner = None
-    if settings.runner_enabled and build_runner is not None:
+    if settings.runner_enabled:
         parts.append(build_runner(settings, services))
-    try:
-        from codeyard.scheduler.ticker import build_ticker
-    except ImportError:  # pragma: no cover
-        build_ticker = None
-    if settings.scheduler_enabled and build_ticker is not None:
+    if settings.scheduler_enabled:
         parts.append(build_ticker(settings, services))
     return parts
 
@@ -97,10 +93,22 @@ async def serve_async(settings: Settings) -> None:
     log.info(
         "serving", url=settings.resolved_public_url, database=db.url.split("://")[0], data_dir=str(settings.data_dir)
     )
+    _exit_cleanly_after_stop_signals()
     try:
         await server.serve()
     finally:
         await db.dispose()
+
+
+def _exit_cleanly_after_stop_signals() -> None:
+    """Make SIGTERM and SIGINT end ``serve`` with status 0 once uvicorn has shut down gracefully.
+
+    uvicorn handles the signal, then restores the handler it found and raises the signal again; with the
+    default handlers that kills the finished process (status -15 for SIGTERM, which service managers report as a
+    failure). The no-op handlers installed here are the ones it restores, so ``serve`` simply returns.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
 
 
 def serve(

@@ -192,4 +192,4 @@ class Attachments:
                 .where(SessionAttachment.session_id == session_id)
                 .order_by(SessionAttachment.pk)
             )
-            return [(att, source) for att, source in rows.tuples()]
+            return [(att, source) for att, source in rows]

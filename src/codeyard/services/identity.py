@@ -43,24 +43,23 @@ class Identity:
         async with self.db.read() as s:
             row = (
                 await s.execute(
-                    select(ApiKey, ServiceUser)
+                    select(ApiKey, ServiceUser, Organization.deleted_at)
                     .join(ServiceUser, ServiceUser.id == ApiKey.service_user_id)
+                    .outerjoin(Organization, Organization.id == ServiceUser.org_id)
                     .where(ApiKey.digest == key_digest(token))
                 )
             ).first()
             if row is None:
                 raise AuthenticationError("the API key is unknown")
-            key, user = row
+            key, user, org_deleted_at = row
             if key.revoked_at is not None:
                 raise AuthenticationError("the API key has been revoked")
             if key.expires_at is not None and key.expires_at <= now:
                 raise AuthenticationError("the API key has expired")
             if user.deleted_at is not None:
                 raise AuthenticationError("the API key's service user has been deleted")
-            if user.org_id is not None:
-                org = await s.scalar(select(Organization.deleted_at).where(Organization.id == user.org_id))
-                if org is not None:
-                    raise AuthenticationError("the API key's organization has been deleted")
+            if org_deleted_at is not None:
+                raise AuthenticationError("the API key's organization has been deleted")
         return Principal(user.id, user.name, user.org_id, Role(user.role), key.id)
 
     async def touch_key(self, api_key_id: str) -> None:
@@ -207,8 +206,15 @@ class Identity:
         except ConflictError:  # another process bootstrapped at the same moment (PostgreSQL)
             return None
 
-    async def _bootstrap(self, org: Organization, admin: ServiceUser, org_admin: ServiceUser, enterprise_token: str,
-                         org_token: str, now: float) -> Bootstrap | None:
+    async def _bootstrap(
+        self,
+        org: Organization,
+        admin: ServiceUser,
+        org_admin: ServiceUser,
+        enterprise_token: str,
+        org_token: str,
+        now: float,
+    ) -> Bootstrap | None:
         async with self.db.write() as s:
             if await s.get(Meta, "bootstrapped") is not None:
                 return None

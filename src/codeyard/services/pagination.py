@@ -30,8 +30,8 @@ def decode_cursor(cursor: str | None) -> int | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, _, value = raw.partition(":")
-        if kind != "pk" or not value.isdigit():
-            raise ValueError(raw)
+        if kind != "pk" or not (value.isascii() and value.isdigit()) or len(value) > 18:
+            raise ValueError(raw)  # 18 digits keep the key inside the database's 64-bit integers
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadRequestError("the cursor in `after` is not valid") from exc

@@ -34,7 +34,8 @@ from codeyard.storage.tables import (
     SessionLabel,
 )
 
-MACRO = re.compile(r"(?<![\w!])(![A-Za-z0-9_][A-Za-z0-9_-]{0,63})\b")
+MACRO = re.compile(r"(?<![\w!-])(![A-Za-z0-9_-]{1,63})(?![\w-])")
+"""A playbook macro in a prompt (the format of ``services.playbooks.MACRO_FORMAT``), e.g. ``!deploy``."""
 
 
 @dataclass
@@ -216,6 +217,23 @@ class Sessions:
         async with self.db.read() as s:
             return await self._load(s, org_id, session_id)
 
+    async def get_with_position(self, org_id: str, session_id: str) -> tuple[AgentSessionRow, int | None]:
+        """A session and, while it waits for a runner, its 1-based place in the queue, in one read."""
+        async with self.db.read() as s:
+            row = await self._load(s, org_id, session_id)
+            if row.status not in RUNNABLE or row.claimed_by is not None:
+                return row, None
+            ahead = await s.scalar(
+                select(func.count())
+                .select_from(AgentSessionRow)
+                .where(
+                    AgentSessionRow.status.in_([st.value for st in RUNNABLE]),
+                    AgentSessionRow.claimed_by.is_(None),
+                    AgentSessionRow.pk <= row.pk,
+                )
+            )
+            return row, ahead
+
     async def _load(self, s: AsyncSession, org_id: str | None, session_id: str) -> AgentSessionRow:
         normalized = normalize_session_id(session_id)
         row = None
@@ -314,7 +332,7 @@ class Sessions:
             items = list(await s.scalars(query.order_by(MessageRow.pk).limit(first + 1)))
         has_next = len(items) > first
         items = items[:first]
-        return Page(items, encode_cursor(items[-1].pk) if items else after, has_next, total)
+        return Page(items, encode_cursor(items[-1].pk) if has_next else None, has_next, total)
 
     async def send_message(
         self, principal: Principal, org_id: str, session_id: str, message: str, attachment_urls: Sequence[str] = ()
@@ -391,7 +409,7 @@ class Sessions:
             items = list(await s.scalars(query.order_by(EventRow.pk).limit(first + 1)))
         has_next = len(items) > first
         items = items[:first]
-        return Page(items, encode_cursor(items[-1].pk) if items else after, has_next, total)
+        return Page(items, encode_cursor(items[-1].pk) if has_next else None, has_next, total)
 
     # -- tags ------------------------------------------------------------------------------------------
     async def set_tags(self, org_id: str, session_id: str, tags: Sequence[str], *, append: bool) -> list[str]:

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
 from codeyard.api import render
 from codeyard.api.deps import Caller, OrgId, ServicesDep, StateDep, require
@@ -24,6 +25,8 @@ router = APIRouter(tags=["sessions"])
 VIEW = [require(Permission.VIEW_SESSIONS)]
 MANAGE = [require(Permission.MANAGE_SESSIONS)]
 _SECRET_FIELDS = {"session_secrets"}
+Epoch = Annotated[int, Field(ge=0, le=2**53)]
+"""Epoch seconds in a query; bounded so that a huge number is a 422, not an overflow in the database."""
 
 
 def multi(request: Request, name: str, declared: list[str] | None) -> list[str]:
@@ -70,10 +73,10 @@ async def list_sessions(
     schedule_id: str | None = None,
     category: str | None = None,
     is_archived: bool | None = None,
-    created_after: int | None = None,
-    created_before: int | None = None,
-    updated_after: int | None = None,
-    updated_before: int | None = None,
+    created_after: Epoch | None = None,
+    created_before: Epoch | None = None,
+    updated_after: Epoch | None = None,
+    updated_before: Epoch | None = None,
 ) -> Paginated[SessionResponse]:
     filters = SessionFilters(
         tags=multi(request, "tags", tags),
@@ -104,9 +107,8 @@ async def list_sessions(
 
 @router.get("/sessions/{devin_id}", response_model=SessionResponse, dependencies=VIEW)
 async def get_session(devin_id: str, org: OrgId, state: StateDep) -> SessionResponse:
-    row = await state.services.sessions.get(org, devin_id)
-    positions = await state.services.sessions.queue_positions([row.id]) if row.claimed_by is None else {}
-    return render.session(row, state.settings.resolved_public_url, positions.get(row.id))
+    row, position = await state.services.sessions.get_with_position(org, devin_id)
+    return render.session(row, state.settings.resolved_public_url, position)
 
 
 @router.delete("/sessions/{devin_id}", response_model=SessionResponse, dependencies=MANAGE)
@@ -153,8 +155,8 @@ async def list_events(
     categories: Annotated[list[str] | None, Query()] = None,
     event_types: Annotated[list[str] | None, Query()] = None,
     direction: str | None = None,
-    created_after: int | None = None,
-    created_before: int | None = None,
+    created_after: Epoch | None = None,
+    created_before: Epoch | None = None,
 ) -> Paginated[EventResponse]:
     page = await services.sessions.events(
         org,

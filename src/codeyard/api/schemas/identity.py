@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from codeyard.api.schemas.common import Request
 
 OrgName = Annotated[str, StringConstraints(min_length=1, max_length=256, strip_whitespace=True)]
-AcuLimit = Annotated[float, Field(ge=0)]
+AcuLimit = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 
 
 class SelfResponse(BaseModel):

@@ -24,7 +24,7 @@ class SessionCreate(Request):
     knowledge_ids: Annotated[list[Identifier], Field(max_length=1000)] | None = None
     secret_ids: Annotated[list[Identifier], Field(max_length=1000)] | None = None
     session_secrets: Annotated[list[SessionSecret], Field(max_length=100)] | None = None
-    max_acu_limit: Annotated[float, Field(gt=0)] | None = None
+    max_acu_limit: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     repos: (
         Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=2083)]], Field(max_length=50)] | None
     ) = None
