@@ -61,6 +61,7 @@ async def test_prepare_clones_without_running_hooks(tmp_path: Path, monkeypatch:
     home.mkdir()
     (home / ".gitconfig").write_text(f"[core]\n\thooksPath = {hooks}\n")
     monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(home / ".gitconfig"))  # other tests may point it elsewhere
     subprocess.run(["git", "clone", "-q", str(origin), str(tmp_path / "plain")], check=True)
     assert (tmp_path / "hook-ran").exists(), "the hook setup does not work, so the test would prove nothing"
     (tmp_path / "hook-ran").unlink()

@@ -4,20 +4,28 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from codeyard import __version__
 from codeyard.api import errors
 from codeyard.api.body_limit import BodyLimitMiddleware
+from codeyard.api.deps import org_in_path
 from codeyard.api.ratelimit import RateLimiter
 from codeyard.api.request_id import RequestIdMiddleware
-from codeyard.api.routes import attachments, identity, pages, sessions
+from codeyard.api.routes import attachments, identity, knowledge, pages, playbooks, schedules, secrets, sessions
 from codeyard.api.state import AppState
 from codeyard.config import Settings
 from codeyard.services.container import Services
 
-ORG_ROUTERS: list[APIRouter] = [sessions.router, attachments.router]
+ORG_ROUTERS: list[APIRouter] = [
+    sessions.router,
+    attachments.router,
+    knowledge.router,
+    playbooks.router,
+    secrets.router,
+    schedules.router,
+]
 """Routers served under both ``/v3/organizations/{org_id}`` and ``/v3/organizations`` (org keys)."""
 
 
@@ -66,7 +74,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     for router in ORG_ROUTERS:
         # The org-less form first: its paths start with a literal resource name, so they never shadow an org id.
         app.include_router(router, prefix="/v3/organizations", include_in_schema=False)
-        app.include_router(router, prefix="/v3/organizations/{org_id}")
+        app.include_router(router, prefix="/v3/organizations/{org_id}", dependencies=[Depends(org_in_path)])
     app.include_router(attachments.public_router)
     app.include_router(pages.router)
 

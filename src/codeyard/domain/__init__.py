@@ -1,1 +1,5 @@
-"""Domain: identifiers, the session lifecycle and other pure rules. Imports the stdlib only."""
+"""Domain: identifiers, the session lifecycle, cron evaluation and other pure rules.
+
+Imports the stdlib, plus cronsim and the pinned tzdata package in ``cron`` (pure computations, no I/O beyond
+reading zone data).
+"""

@@ -9,6 +9,8 @@ from codeyard.services.identity import Identity
 from codeyard.services.knowledge import Knowledge
 from codeyard.services.playbooks import Playbooks
 from codeyard.services.runs import Runs
+from codeyard.services.schedule_runs import ScheduleRuns
+from codeyard.services.schedules import Schedules
 from codeyard.services.secrets import Secrets
 from codeyard.services.sessions import Sessions
 from codeyard.storage.db import Database
@@ -37,6 +39,8 @@ class Services:
         self.knowledge = Knowledge(db, clock)
         self.playbooks = Playbooks(db, clock)
         self.secrets = Secrets(db, self.vault, clock)
+        self.schedules = Schedules(db, self.sessions, clock)
+        self.schedule_runs = ScheduleRuns(db, self.sessions, clock)
         self.runs = Runs(db, self.vault, self.attachments, clock)
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:

@@ -1,8 +1,10 @@
 """Organizations, service users and API keys: provisioning, authentication and first-start bootstrap."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from codeyard.domain.ids import new_id
 from codeyard.errors import AuthenticationError, BadRequestError, ConflictError, NotFoundError
@@ -31,36 +33,52 @@ class Bootstrap:
 
 
 class Identity:
+    AUTH_CACHE_SECONDS = 2.0
+    """How long a successful authentication is reused in this process. A key revoked by another process (``codeyard
+    admin``, another replica) stops working within this time; one revoked here stops at once."""
+
     def __init__(self, db: Database, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
+        self._recent: dict[str, tuple[float, Principal, float | None]] = {}
 
     # -- authentication ------------------------------------------------------------------------------
     async def authenticate(self, token: str) -> Principal:
         if not token.startswith(API_KEY_PREFIX) or len(token) > 256:
             raise AuthenticationError("the API key is not a codeyard key (cog_…)")
         now = self.clock()
-        async with self.db.read() as s:
-            row = (
-                await s.execute(
-                    select(ApiKey, ServiceUser, Organization.deleted_at)
-                    .join(ServiceUser, ServiceUser.id == ApiKey.service_user_id)
-                    .outerjoin(Organization, Organization.id == ServiceUser.org_id)
-                    .where(ApiKey.digest == key_digest(token))
-                )
+        digest = key_digest(token)
+        cached = self._recent.get(digest)
+        if cached is not None:
+            seen, principal, expires_at = cached
+            if now - seen < self.AUTH_CACHE_SECONDS and (expires_at is None or expires_at > now):
+                return principal
+
+        def lookup(s: Session) -> Any:
+            return s.execute(
+                select(ApiKey, ServiceUser, Organization.deleted_at)
+                .join(ServiceUser, ServiceUser.id == ApiKey.service_user_id)
+                .outerjoin(Organization, Organization.id == ServiceUser.org_id)
+                .where(ApiKey.digest == digest)
             ).first()
-            if row is None:
-                raise AuthenticationError("the API key is unknown")
-            key, user, org_deleted_at = row
-            if key.revoked_at is not None:
-                raise AuthenticationError("the API key has been revoked")
-            if key.expires_at is not None and key.expires_at <= now:
-                raise AuthenticationError("the API key has expired")
-            if user.deleted_at is not None:
-                raise AuthenticationError("the API key's service user has been deleted")
-            if org_deleted_at is not None:
-                raise AuthenticationError("the API key's organization has been deleted")
-        return Principal(user.id, user.name, user.org_id, Role(user.role), key.id)
+
+        row = await self.db.read_batch(lookup)
+        if row is None:
+            raise AuthenticationError("the API key is unknown")
+        key, user, org_deleted_at = row
+        if key.revoked_at is not None:
+            raise AuthenticationError("the API key has been revoked")
+        if key.expires_at is not None and key.expires_at <= now:
+            raise AuthenticationError("the API key has expired")
+        if user.deleted_at is not None:
+            raise AuthenticationError("the API key's service user has been deleted")
+        if org_deleted_at is not None:
+            raise AuthenticationError("the API key's organization has been deleted")
+        principal = Principal(user.id, user.name, user.org_id, Role(user.role), key.id)
+        if len(self._recent) > 10_000:
+            self._recent.clear()
+        self._recent[digest] = (now, principal, key.expires_at)
+        return principal
 
     async def touch_key(self, api_key_id: str) -> None:
         async with self.db.write() as s:
@@ -121,6 +139,7 @@ class Identity:
             if org is None:
                 raise NotFoundError(f"organization {org_id} not found")
             org.deleted_at = org.updated_at = self.clock()
+            self._recent = {d: c for d, c in self._recent.items() if c[1].org_id != org_id}
         return org
 
     # -- service users and keys ----------------------------------------------------------------------
@@ -184,6 +203,7 @@ class Identity:
             if key.revoked_at is not None:
                 raise ConflictError(f"API key {api_key_id} is already revoked")
             key.revoked_at = self.clock()
+            self._recent = {d: c for d, c in self._recent.items() if c[1].api_key_id != api_key_id}
         return key
 
     # -- first start -----------------------------------------------------------------------------------

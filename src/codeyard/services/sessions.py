@@ -7,11 +7,12 @@ Status changes go through ``codeyard.domain.lifecycle``; the runner drives the o
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from codeyard.domain.ids import new_id, new_session_id, normalize_session_id
 from codeyard.domain.lifecycle import RUNNABLE, SessionState, SessionStatus, StatusDetail, TransitionError
@@ -33,6 +34,8 @@ from codeyard.storage.tables import (
     Secret,
     SessionLabel,
 )
+
+Row = TypeVar("Row", MessageRow, EventRow)
 
 MACRO = re.compile(r"(?<![\w!-])(![A-Za-z0-9_-]{1,63})(?![\w-])")
 """A playbook macro in a prompt (the format of ``services.playbooks.MACRO_FORMAT``), e.g. ``!deploy``."""
@@ -213,17 +216,19 @@ class Sessions:
         return playbook_id
 
     # -- read ------------------------------------------------------------------------------------------
+    # Reads run as one synchronous snapshot on a worker thread (``Database.read_batch``): these are the API's
+    # hottest paths, and the async driver would pay a thread hop per statement.
     async def get(self, org_id: str, session_id: str) -> AgentSessionRow:
-        async with self.db.read() as s:
-            return await self._load(s, org_id, session_id)
+        return await self.db.read_batch(lambda s: _find(s, org_id, session_id))
 
     async def get_with_position(self, org_id: str, session_id: str) -> tuple[AgentSessionRow, int | None]:
         """A session and, while it waits for a runner, its 1-based place in the queue, in one read."""
-        async with self.db.read() as s:
-            row = await self._load(s, org_id, session_id)
+
+        def read(s: Session) -> tuple[AgentSessionRow, int | None]:
+            row = _find(s, org_id, session_id)
             if row.status not in RUNNABLE or row.claimed_by is not None:
                 return row, None
-            ahead = await s.scalar(
+            ahead = s.scalar(
                 select(func.count())
                 .select_from(AgentSessionRow)
                 .where(
@@ -234,33 +239,32 @@ class Sessions:
             )
             return row, ahead
 
+        return await self.db.read_batch(read)
+
     async def _load(self, s: AsyncSession, org_id: str | None, session_id: str) -> AgentSessionRow:
-        normalized = normalize_session_id(session_id)
-        row = None
-        if normalized is not None:
-            query = select(AgentSessionRow).where(AgentSessionRow.id == normalized)
-            if org_id is not None:
-                query = query.where(AgentSessionRow.org_id == org_id)
-            row = await s.scalar(query)
+        """The session inside a write transaction (404 when it is not in ``org_id``)."""
+        query = _lookup(org_id, session_id)
+        row = None if query is None else await s.scalar(query)
         if row is None:
             raise NotFoundError(f"session {session_id[:80]} not found")
         return row
 
     async def find_any_org(self, session_id: str) -> AgentSessionRow:
         """For the session page, whose link carries no org: the caller checks access afterwards."""
-        async with self.db.read() as s:
-            return await self._load(s, None, session_id)
+        return await self.db.read_batch(lambda s: _find(s, None, session_id))
 
     async def list_sessions(
         self, org_id: str, filters: SessionFilters, *, after: str | None, first: int
     ) -> Page[AgentSessionRow]:
         cursor = decode_cursor(after)
         query = self._filtered(select(AgentSessionRow).where(AgentSessionRow.org_id == org_id), filters)
-        async with self.db.read() as s:
-            total = await s.scalar(select(func.count()).select_from(query.subquery()))
-            if cursor is not None:
-                query = query.where(AgentSessionRow.pk < cursor)
-            rows = list(await s.scalars(query.order_by(AgentSessionRow.pk.desc()).limit(min(first, MAX_PAGE) + 1)))
+
+        def read(s: Session) -> tuple[int | None, list[AgentSessionRow]]:
+            total = s.scalar(select(func.count()).select_from(query.subquery()))
+            page = query.where(AgentSessionRow.pk < cursor) if cursor is not None else query
+            return total, list(s.scalars(page.order_by(AgentSessionRow.pk.desc()).limit(min(first, MAX_PAGE) + 1)))
+
+        total, rows = await self.db.read_batch(read)
         has_next = len(rows) > first
         rows = rows[:first]
         return Page(rows, encode_cursor(rows[-1].pk) if has_next and rows else None, has_next, total)
@@ -307,9 +311,11 @@ class Sessions:
 
     async def queue_positions(self, session_ids: Sequence[str]) -> dict[str, int]:
         """1-based FIFO position of unclaimed runnable sessions among all waiting sessions."""
-        async with self.db.read() as s:
-            waiting = list(
-                await s.scalars(
+        if not session_ids:
+            return {}
+        waiting = await self.db.read_batch(
+            lambda s: list(
+                s.scalars(
                     select(AgentSessionRow.id)
                     .where(
                         AgentSessionRow.status.in_([st.value for st in RUNNABLE]), AgentSessionRow.claimed_by.is_(None)
@@ -317,19 +323,35 @@ class Sessions:
                     .order_by(AgentSessionRow.pk)
                 )
             )
+        )
         wanted = set(session_ids)
         return {sid: i + 1 for i, sid in enumerate(waiting) if sid in wanted}
 
     # -- messages --------------------------------------------------------------------------------------
     async def messages(self, org_id: str, session_id: str, *, after: str | None, first: int) -> Page[MessageRow]:
+        return await self._oldest_first(org_id, session_id, MessageRow, [], after, first)
+
+    async def _oldest_first(
+        self,
+        org_id: str,
+        session_id: str,
+        table: type[Row],
+        conditions: list[ColumnElement[bool]],
+        after: str | None,
+        first: int,
+    ) -> Page[Row]:
+        """A page of a session's messages or events, oldest first, in one snapshot."""
         cursor = decode_cursor(after)
-        async with self.db.read() as s:
-            row = await self._load(s, org_id, session_id)
-            query = select(MessageRow).where(MessageRow.session_id == row.id)
-            total = await s.scalar(select(func.count()).select_from(query.subquery()))
+
+        def read(s: Session) -> tuple[int | None, list[Row]]:
+            session = _find(s, org_id, session_id)
+            query = select(table).where(table.session_id == session.id, *conditions)
+            total = s.scalar(select(func.count()).select_from(query.subquery()))
             if cursor is not None:
-                query = query.where(MessageRow.pk > cursor)
-            items = list(await s.scalars(query.order_by(MessageRow.pk).limit(first + 1)))
+                query = query.where(table.pk > cursor)
+            return total, list(s.scalars(query.order_by(table.pk).limit(first + 1)))
+
+        total, items = await self.db.read_batch(read)
         has_next = len(items) > first
         items = items[:first]
         return Page(items, encode_cursor(items[-1].pk) if has_next else None, has_next, total)
@@ -389,27 +411,18 @@ class Sessions:
         created_after: float | None = None,
         created_before: float | None = None,
     ) -> Page[EventRow]:
-        cursor = decode_cursor(after)
-        async with self.db.read() as s:
-            row = await self._load(s, org_id, session_id)
-            query = select(EventRow).where(EventRow.session_id == row.id)
-            if categories:
-                query = query.where(EventRow.category.in_(categories))
-            if event_types:
-                query = query.where(EventRow.event_type.in_(event_types))
-            if direction is not None:
-                query = query.where(EventRow.direction == direction)
-            if created_after is not None:
-                query = query.where(EventRow.created_at >= created_after)
-            if created_before is not None:
-                query = query.where(EventRow.created_at <= created_before)
-            total = await s.scalar(select(func.count()).select_from(query.subquery()))
-            if cursor is not None:
-                query = query.where(EventRow.pk > cursor)
-            items = list(await s.scalars(query.order_by(EventRow.pk).limit(first + 1)))
-        has_next = len(items) > first
-        items = items[:first]
-        return Page(items, encode_cursor(items[-1].pk) if has_next else None, has_next, total)
+        conditions: list[ColumnElement[bool]] = []
+        if categories:
+            conditions.append(EventRow.category.in_(categories))
+        if event_types:
+            conditions.append(EventRow.event_type.in_(event_types))
+        if direction is not None:
+            conditions.append(EventRow.direction == direction)
+        if created_after is not None:
+            conditions.append(EventRow.created_at >= created_after)
+        if created_before is not None:
+            conditions.append(EventRow.created_at <= created_before)
+        return await self._oldest_first(org_id, session_id, EventRow, conditions, after, first)
 
     # -- tags ------------------------------------------------------------------------------------------
     async def set_tags(self, org_id: str, session_id: str, tags: Sequence[str], *, append: bool) -> list[str]:
@@ -464,6 +477,23 @@ class Sessions:
             s.add(SessionLabel(session_id=row.id, kind="tag", value=tag))
         for repo in _dedupe([repo_name(r) for r in row.repos]):
             s.add(SessionLabel(session_id=row.id, kind="repo", value=repo))
+
+
+def _lookup(org_id: str | None, session_id: str) -> Select[AgentSessionRow] | None:
+    """The query for a session by either id spelling, within ``org_id`` when given; ``None`` for a malformed id."""
+    normalized = normalize_session_id(session_id)
+    if normalized is None:
+        return None
+    query = select(AgentSessionRow).where(AgentSessionRow.id == normalized)
+    return query if org_id is None else query.where(AgentSessionRow.org_id == org_id)
+
+
+def _find(s: Session, org_id: str | None, session_id: str) -> AgentSessionRow:
+    query = _lookup(org_id, session_id)
+    row = None if query is None else s.scalar(query)
+    if row is None:
+        raise NotFoundError(f"session {session_id[:80]} not found")
+    return row
 
 
 def _dedupe(values: Sequence[str]) -> list[str]:

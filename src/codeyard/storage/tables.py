@@ -297,7 +297,7 @@ class ScheduleRun(Base):
     """One row per schedule and due time: the unique key that makes firing exactly-once."""
 
     __tablename__ = "schedule_runs"
-    __table_args__ = (UniqueConstraint("schedule_id", "due_at"),)
+    __table_args__ = (UniqueConstraint("schedule_id", "due_at"), Index("ix_schedule_runs_outcome", "outcome", "pk"))
     pk: Mapped[int] = mapped_column(Integer, primary_key=True)
     schedule_id: Mapped[str] = mapped_column(String(64), ForeignKey("schedules.id"))
     due_at: Mapped[float] = mapped_column(Float)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 22:23:06.931989
+Create Date: 2026-11-29
 """
 
 from collections.abc import Sequence
@@ -355,6 +355,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("pk"),
         sa.UniqueConstraint("schedule_id", "due_at"),
     )
+    with op.batch_alter_table("schedule_runs", schema=None) as batch_op:
+        batch_op.create_index("ix_schedule_runs_outcome", ["outcome", "pk"], unique=False)
+
     op.create_table(
         "session_attachments",
         sa.Column("pk", sa.Integer(), nullable=False),
@@ -403,6 +406,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_session_attachments_session_id"))
 
     op.drop_table("session_attachments")
+    with op.batch_alter_table("schedule_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_schedule_runs_outcome")
+
     op.drop_table("schedule_runs")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_session_pk")

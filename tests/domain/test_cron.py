@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from codeyard.scheduler.cron import (
+from codeyard.domain.cron import (
     DEFAULT_TIMEZONE,
     CronError,
     due_times,
