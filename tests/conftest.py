@@ -3,6 +3,7 @@ and a real ``codeyard serve`` subprocess on loopback."""
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from codeyard.cli.server import prepare
 from codeyard.config import Settings
 from codeyard.services.container import Services
 from codeyard.services.principal import Role
-from codeyard.storage.db import Database
+from codeyard.storage.db import Database, migrate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,9 +81,19 @@ class ApiEnv:
         return org.id, await self.key(Role.ORG_ADMIN, org.id)
 
 
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database file migrated once per test run; each ``api`` test starts from a copy (migrating is slow)."""
+    path = tmp_path_factory.mktemp("template") / "codeyard.db"
+    migrate(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-async def api(tmp_path: Path) -> AsyncIterator[ApiEnv]:
+async def api(tmp_path: Path, migrated_template: Path) -> AsyncIterator[ApiEnv]:
     settings = make_settings(tmp_path / "data", public_url="http://testserver")
+    settings.data_dir.mkdir(parents=True)
+    shutil.copyfile(migrated_template, settings.data_dir / "codeyard.db")
     db, services = await prepare(settings)
     app = create_app(settings, services)
     boot = json.loads((settings.data_dir / "bootstrap.json").read_text())
