@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 import sys
 import threading
 import time
@@ -43,15 +42,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.threaded import ThreadedServer
+
 Dialect = Literal["openai", "anthropic"]
 
-_START_TIMEOUT_SECONDS = 10.0
 _ARGUMENT_PIECES = 3
 _TEXT_PIECE_CHARS = 8
 
@@ -177,16 +176,14 @@ class FakeModelServer:
         self._default: list[_Slot] = []
         self._served: dict[tuple[str, int], int] = {}
         self._lock = threading.Lock()
-        self._socket = _listening_socket(host, port)
-        self.port: int = self._socket.getsockname()[1]
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self.app = Starlette(
             routes=[
                 Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
                 Route("/v1/messages", self._messages, methods=["POST"]),
             ]
         )
+        self._http = ThreadedServer(self.app, host=host, port=port, name="fake model server")
+        self.port: int = self._http.port
 
     @property
     def base_url(self) -> str:
@@ -229,27 +226,15 @@ class FakeModelServer:
     # Lifecycle -------------------------------------------------------------------------------------------
 
     def start(self) -> FakeModelServer:
-        self._server = uvicorn.Server(self._config())
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="fake-model-server", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake model server did not start")
-            time.sleep(0.005)
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=_START_TIMEOUT_SECONDS)
-        self._socket.close()
+        self._http.stop()
 
     def serve_forever(self) -> None:
         """Run in the calling thread until SIGINT/SIGTERM (the command-line mode)."""
-        uvicorn.Server(self._config()).run(sockets=[self._socket])
+        self._http.serve_forever()
 
     def __enter__(self) -> FakeModelServer:
         return self.start()
@@ -258,17 +243,6 @@ class FakeModelServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.stop()
-
-    def _config(self) -> uvicorn.Config:
-        return uvicorn.Config(
-            self.app,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            http="h11",
-            ws="none",
-            timeout_graceful_shutdown=1,
-        )
 
     # Handlers --------------------------------------------------------------------------------------------
 
@@ -319,20 +293,6 @@ class FakeModelServer:
                 return None
             self._served[(first_user, turn)] = served + 1
             return slot.disturbances[served]
-
-
-def _listening_socket(host: str, port: int) -> socket.socket:
-    """Bound before start so `port` is known at once (also for port 0).
-
-    The protocol is named explicitly: asyncio sets TCP_NODELAY only on sockets whose `proto` is TCP, and
-    without it every keep-alive response waits out the client's 40 ms delayed ACK.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    return sock
 
 
 def _first_user_text(messages: Sequence[Mapping[str, Any]]) -> str:

@@ -17,27 +17,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import socket
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.fakes.threaded import ThreadedServer
+
 API_KEY = "cog_test_0123456789abcdef"
 """The key test clients send (the fake accepts any key; tests check where it goes and where it never goes)."""
 ORG = "org-1"
 """The organization of the canned bodies below."""
 
-_START_TIMEOUT_SECONDS = 10.0
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
@@ -93,13 +91,9 @@ class FakeAPI:
         self._routes: dict[tuple[str, str], list[Reply | Handler]] = {}
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._socket = socket.create_server(("127.0.0.1", 0))
-        # Accepted connections inherit this: without it, Nagle + delayed ACK add ~40 ms to every keep-alive reply.
-        self._socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.port: int = self._socket.getsockname()[1]
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=_METHODS)])
+        self._http = ThreadedServer(self.app, name="fake API server")
+        self.port: int = self._http.port
 
     @property
     def url(self) -> str:
@@ -121,24 +115,11 @@ class FakeAPI:
             self._routes.clear()
 
     def start(self) -> FakeAPI:
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", http="h11", ws="none")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name="fake-api", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake API server did not start")
-            time.sleep(0.005)
+        self._http.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=_START_TIMEOUT_SECONDS)
-        self._socket.close()
+        self._http.stop()
 
     def __enter__(self) -> FakeAPI:
         return self.start()

@@ -17,6 +17,7 @@ from codeyard.agent.model import Model, ModelError
 from codeyard.agent.providers.factory import ModelConfig, create_model
 from codeyard.config import Settings
 from codeyard.runner.session_run import SessionRun
+from codeyard.sandbox.cgroup import pid_alive
 from codeyard.services.container import Services
 
 log = structlog.get_logger("codeyard.runner")
@@ -69,7 +70,7 @@ class EmbeddedRunner:
 
     # -- Background ----------------------------------------------------------------------------------------
     async def start(self) -> None:
-        resumed = await self.services.runs.expire_dead_runners(socket.gethostname(), _pid_alive)
+        resumed = await self.services.runs.expire_dead_runners(socket.gethostname(), pid_alive)
         if resumed:
             log.info("resuming the sessions of runners that died on this host", runners=resumed)
         self._loops = [
@@ -140,16 +141,6 @@ class EmbeddedRunner:
                     last_sweep = now
             except Exception:
                 log.exception("runner watch failed")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def build_runner(settings: Settings, services: Services) -> EmbeddedRunner:

@@ -101,7 +101,7 @@ class CgroupTree:
         """Delete the empty groups left by codeyard processes that died in the middle of a command."""
         for path in self.path.glob(f"{_PREFIX}*"):
             owner = path.name.removeprefix(_PREFIX).partition("-")[0]
-            if owner.isdigit() and not _alive(int(owner)):
+            if owner.isdigit() and not pid_alive(int(owner)):
                 try:
                     path.rmdir()
                 except OSError:
@@ -154,7 +154,8 @@ def _delegates_pids(path: Path) -> bool:
         return False
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 probes without sending anything)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
