@@ -89,6 +89,7 @@ async def test_waiting_too_long_suspends_for_inactivity(tmp_path: Path) -> None:
     s1 = await a.sessions.create(principal, org, NewSession(prompt="one"))
     await a.runs.claim_next("r", 60)
     await a.runs.start(s1.id, "r")
+    await a.runs.absorb_user_messages(s1.id, "r", lambda text: {"message": {"role": "user", "content": text}})
     await a.runs.wait_for_user(s1.id, "r")
     clock.now += 100
     assert await a.runs.sweep_inactive(300) == []
@@ -98,4 +99,20 @@ async def test_waiting_too_long_suspends_for_inactivity(tmp_path: Path) -> None:
     assert (row.status, row.status_detail) == ("suspended", "inactivity")
     resumed = await a.sessions.send_message(principal, org, s1.id, "back again")
     assert resumed.status == "resuming"
+    await a.db.dispose()
+
+
+async def test_a_reply_already_waiting_keeps_the_session_runnable(tmp_path: Path) -> None:
+    clock = Clock()
+    a, _b, principal, org = await _two_processes(tmp_path, clock)
+    s1 = await a.sessions.create(principal, org, NewSession(prompt="one"))
+    await a.runs.claim_next("r", 60)
+    await a.runs.start(s1.id, "r")
+    await a.runs.absorb_user_messages(s1.id, "r", lambda text: {"message": {"role": "user", "content": text}})
+    await a.sessions.send_message(principal, org, s1.id, "an answer before the question was stored")
+    await a.runs.wait_for_user(s1.id, "r")
+    row = await a.runs.get(s1.id)
+    assert (row.status, row.status_detail, row.claimed_by) == ("running", "working", None)
+    again = await a.runs.claim_next("r2", 60)
+    assert again is not None and again.id == s1.id
     await a.db.dispose()

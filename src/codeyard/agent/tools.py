@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import referencing.exceptions
 
 from codeyard.agent.journal import AgentEvent, Journal
 from codeyard.agent.model import ToolCall, ToolSpec
-from codeyard.sandbox import Sandbox
+from codeyard.sandbox import Sandbox, SandboxError
 
 MAX_READ_CHARS = 60_000
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -142,7 +143,7 @@ class Toolbox:
             return ToolResult(f"error: the arguments were not a JSON object: {call.raw_arguments[:500]}")
         try:
             result = await handler(call.arguments)
-        except ToolError as exc:
+        except (ToolError, SandboxError) as exc:
             result = ToolResult(f"error: {exc}")
         except (KeyError, TypeError, ValueError) as exc:
             result = ToolResult(f"error: bad arguments for {call.name}: {exc}")
@@ -150,14 +151,19 @@ class Toolbox:
         return result
 
     # -- workspace paths --------------------------------------------------------------------------------
+    def _relative(self, raw: str) -> str:
+        """A path as the model may write it (``/workspace/…``, the host path, or relative) made relative."""
+        for root in (str(self.workspace), "/workspace"):
+            if raw == root:
+                return "."
+            if raw.startswith(root + "/"):
+                return raw[len(root) + 1 :]
+        return raw
+
     def _path(self, relative: object) -> Path:
         if not isinstance(relative, str) or not relative.strip():
             raise ToolError("`path` must be a non-empty string")
-        raw = relative.strip()
-        for prefix in ("/workspace/", "/workspace"):
-            if raw.startswith(prefix):
-                raw = raw[len(prefix) :]
-                break
+        raw = self._relative(relative.strip())
         candidate = (self.workspace / raw).resolve()
         if candidate != self.workspace and self.workspace not in candidate.parents:
             raise ToolError(f"{relative!r} is outside the workspace")
@@ -170,7 +176,8 @@ class Toolbox:
     async def _run_command(self, args: dict[str, Any]) -> ToolResult:
         command = str(args["command"])
         timeout = min(float(args.get("timeout") or self.command_timeout), self.command_timeout)
-        result = await self.sandbox.run(command, timeout=timeout, env=self.env, cwd=args.get("cwd") or None)
+        cwd = self._relative(str(args["cwd"]).strip()) if args.get("cwd") else None
+        result = await self.sandbox.run(command, timeout=timeout, env=self.env, cwd=None if cwd == "." else cwd)
         if result.timed_out:
             status = f"timed out after {timeout:g} s and was killed"
         elif result.cancelled:
@@ -260,6 +267,8 @@ class Toolbox:
         except jsonschema.ValidationError as exc:
             path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
             raise ToolError(f"the output does not match the schema at {path}: {exc.message}") from exc
+        except (jsonschema.SchemaError, referencing.exceptions.Unresolvable, RecursionError) as exc:
+            raise ToolError(f"the session's schema cannot check the output: {type(exc).__name__}") from exc
         await self.journal.set_structured_output(output)
         return ToolResult(
             "structured output stored", [AgentEvent("structured_output", "other", "structured output submitted")]

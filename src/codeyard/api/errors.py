@@ -42,6 +42,10 @@ TITLES = {
 }
 
 
+_SECRET_FIELDS = frozenset({"session_secrets", "value", "secret", "password", "token"})
+"""A rejected value under one of these names is never echoed back in a 422 (it may be a secret)."""
+
+
 def status_of(exc: errors.CodeyardError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -108,18 +112,13 @@ def install(app: FastAPI) -> None:
         details = []
         for err in exc.errors():
             item = {k: v for k, v in err.items() if k in ("loc", "msg", "type")}
-            if "input" in err and isinstance(err["input"], str | int | float | bool | None):
+            secret = any(str(part) in _SECRET_FIELDS for part in err.get("loc", ()))
+            if "input" in err and not secret and isinstance(err["input"], str | int | float | bool | None):
                 value = err["input"]
                 item["input"] = value[:200] if isinstance(value, str) else value
             details.append(item)
         return JSONResponse({"detail": printable(details)}, status_code=422)
 
-    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-        return problem(
-            500, "an internal error occurred; the request id identifies it in the server log", request.url.path
-        )
-
     app.add_exception_handler(errors.CodeyardError, on_codeyard_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
-    app.add_exception_handler(Exception, on_unexpected)

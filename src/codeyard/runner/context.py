@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from codeyard.errors import NotFoundError
 from codeyard.services.container import Services
 from codeyard.services.events import Category
 from codeyard.services.runs import EventSpec
@@ -11,6 +12,7 @@ from codeyard.storage.tables import AgentSessionRow
 BASE = """You are an autonomous software engineer working in a sandboxed workspace on the user's task.
 Work step by step with the tools: run commands, read and edit files, run the tests. Keep going until the task
 is done; then reply with a short summary of what you did and what you found, without calling a tool.
+Files the user sends (also later, with a message) are placed under attachments/ in the workspace.
 If you need a decision or information only the user has, call ask_user and stop. Use message_user for
 progress updates that need no answer. Never print secrets; they are in environment variables when provided."""
 
@@ -44,8 +46,19 @@ async def build(
         parts += [f"- {line}" for line in extra]
     if secret_names:
         parts.append("\nSecrets available to commands as environment variables: " + ", ".join(sorted(secret_names)))
+    playbook = None
     if row.playbook_id:
-        playbook = await services.playbooks.get(row.org_id, row.playbook_id)
+        try:
+            playbook = await services.playbooks.get(row.org_id, row.playbook_id)
+        except NotFoundError:  # deleted after the session was created: work without it, and say so
+            events.append(
+                EventSpec(
+                    "playbook_missing",
+                    Category.PLAYBOOK,
+                    f"playbook {row.playbook_id} no longer exists; working without it",
+                )
+            )
+    if playbook is not None:
         parts.append(f"\n## Playbook: {playbook.title}\nFollow this playbook:\n{playbook.body}")
         events.append(
             EventSpec("playbook_used", Category.PLAYBOOK, f"playbook {playbook.title}", {"playbook_id": playbook.id})

@@ -4,7 +4,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from codeyard.agent.journal import AgentEvent, StepState
-from codeyard.agent.model import Message, Usage
+from codeyard.agent.model import Message, ToolCall, Usage
 from codeyard.runner.redaction import Redactor
 from codeyard.services.events import Category
 from codeyard.services.runs import Control, EventSpec, Runs
@@ -36,9 +36,14 @@ class DbJournal:
         self.usage_exceeded = False
 
     def _clean(self, message: Message) -> Message:
+        """The message with every sensitive value redacted, in its text and in its tool calls' arguments."""
         if not self.redact:
             return message
-        return Message(message.role, self.redact(message.content), message.tool_calls, message.tool_call_id)
+        calls = tuple(
+            ToolCall(call.id, call.name, _redacted(call.arguments, self.redact), self.redact(call.raw_arguments))
+            for call in message.tool_calls
+        )
+        return Message(message.role, self.redact(message.content), calls, message.tool_call_id)
 
     async def history(self) -> list[Message]:
         return [
@@ -96,6 +101,16 @@ class DbJournal:
 
     async def set_structured_output(self, value: Any) -> None:
         await self.runs.set_structured_output(self.session_id, self.runner_id, value)
+
+
+def _redacted(value: Any, redact: Redactor) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item, redact) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item, redact) for item in value]
+    return value
 
 
 def _category(value: str) -> Category:

@@ -1,6 +1,7 @@
 """A session's workspace: one directory with its repositories cloned and the user's files placed in it."""
 
 import asyncio
+import filecmp
 import os
 import re
 import shutil
@@ -118,8 +119,20 @@ async def prepare(
         folder = root / "attachments"
         folder.mkdir(exist_ok=True)
         for name, source in attachments:
-            target = folder / name
-            if not target.exists() and source.exists():
-                shutil.copyfile(source, target)
-            workspace.files.append(target)
+            if source.exists():
+                workspace.files.append(_place(folder, name, source))
     return workspace
+
+
+def _place(folder: Path, name: str, source: Path) -> Path:
+    """``attachments/<name>``; another file of the same name becomes ``<stem>-2<suffix>`` and so on. A file already
+    placed (same content, on resume) is reused, so each upload has one stable path."""
+    stem, suffix = Path(name).stem, Path(name).suffix
+    for n in range(1, 1000):
+        target = folder / (name if n == 1 else f"{stem}-{n}{suffix}")
+        if not target.exists():
+            shutil.copyfile(source, target)
+            return target
+        if filecmp.cmp(target, source, shallow=False):
+            return target
+    raise WorkspaceError(f"too many attachments named {name[:100]}")

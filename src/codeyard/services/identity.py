@@ -1,5 +1,6 @@
 """Organizations, service users and API keys: provisioning, authentication and first-start bootstrap."""
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,6 +168,8 @@ class Identity:
     async def issue_key(
         self, service_user_id: str, name: str = "default", *, ttl_seconds: float | None = None
     ) -> IssuedKey:
+        if ttl_seconds is not None and not (math.isfinite(ttl_seconds) and ttl_seconds > 0):
+            raise BadRequestError("a key's lifetime must be a positive number of seconds")
         now = self.clock()
         token = new_api_key()
         expires_at = now + ttl_seconds if ttl_seconds else None

@@ -208,6 +208,8 @@ class Runs:
         async with self.db.write() as s:
             row = await self._held(s, session_id, runner_id)
             state = state_of(row)
+            if state.terminated or state.is_archived:
+                raise LeaseLostError(f"session {session_id} was stopped while it was being prepared")
             if state.status != S.RUNNING:
                 apply_state(s, row, state.start(), now)
             return row
@@ -418,8 +420,12 @@ class Runs:
             state: SessionState = state_of(row)
             try:
                 new = getattr(state, change)()
-            except TransitionError:
-                return None  # terminated or archived meanwhile: that outcome stands
+            except TransitionError:  # terminated or archived meanwhile: that outcome stands
+                row.claimed_by = row.lease_until = None
+                return None
+            if change in ("finish", "ask_user") and await self._pending(s, session_id):
+                # The user wrote while the model was answering: stay runnable, so the next turn reads it.
+                new = SessionState(S.RUNNING, D.WORKING, state.is_archived)
             apply_state(s, row, new, now)
             if message is not None:
                 s.add(
@@ -435,12 +441,21 @@ class Runs:
                 add_event(s, session_id, "devin_message", Category.MESSAGE, _summary(message), now=now)
             if error is not None:
                 row.error_message = error
-            if change == "ask_user":
+            if new.detail == D.WAITING_FOR_USER:
                 row.waiting_since = now
             if release:
                 row.claimed_by = None
                 row.lease_until = None
             return row
+
+    @staticmethod
+    async def _pending(s: AsyncSession, session_id: str) -> int:
+        count = await s.scalar(
+            select(func.count())
+            .select_from(MessageRow)
+            .where(MessageRow.session_id == session_id, MessageRow.source == "user", MessageRow.consumed.is_(False))
+        )
+        return int(count or 0)
 
     async def finish(self, session_id: str, runner_id: str, message: str | None) -> None:
         await self._transition(session_id, runner_id, "finish", message=message)

@@ -53,6 +53,8 @@ def check_value(value: object) -> str:
         raise FieldError("value", "the value must not be empty")
     if len(value.encode()) > MAX_VALUE_BYTES:
         raise FieldError("value", f"the value is larger than {MAX_VALUE_BYTES} bytes (64 KiB)")
+    if "\0" in value:
+        raise FieldError("value", "the value must not contain a NUL character (it becomes an environment variable)")
     return value
 
 

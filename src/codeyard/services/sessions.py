@@ -383,6 +383,20 @@ class Sessions:
             if new_state.status == SessionStatus.RESUMING:
                 row.claimed_by = None
                 row.lease_until = None
+            old = state_of(row)
+            if old.detail == StatusDetail.USAGE_LIMIT_EXCEEDED and row.max_acu_limit is not None:
+                # The user asks it to go on: grant the session's budget once more from where it stopped.
+                budget = float(row.request.get("max_acu_limit") or row.max_acu_limit)
+                row.max_acu_limit = row.acus_consumed + budget
+                add_event(
+                    s,
+                    row.id,
+                    "usage_limit_raised",
+                    Category.LIFECYCLE,
+                    f"ACU limit raised to {row.max_acu_limit:g} to continue",
+                    now=now,
+                    incoming=True,
+                )
             row.waiting_since = None
             apply_state(
                 s,

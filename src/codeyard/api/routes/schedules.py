@@ -74,7 +74,7 @@ async def list_schedules(
     org: OrgId,
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**31)] = 0,
 ) -> Paginated[ScheduleResponse]:
     page = await services.schedules.list_schedules(org, limit=limit, offset=offset)
     return Paginated(

@@ -35,7 +35,7 @@ class _ScheduleFields(Request):
     """IANA zone the cron expression is evaluated in (our extension; default UTC)."""
     scheduled_at: datetime | None = None
     """For ``one_time``: an ISO-8601 instant; without an offset it is wall time in ``timezone``."""
-    interval_count: Annotated[int, Field(ge=1)] | None = None
+    interval_count: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     """Fire on every N-th due time (the first due time fires)."""
     notify_on: NotifyOn | None = None
     playbook_id: Identifier | None = None

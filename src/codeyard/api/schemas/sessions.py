@@ -1,18 +1,31 @@
 """Session schemas (devin-api-reference §5)."""
 
 import json
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import jsonschema
+import referencing.exceptions
 from pydantic import BaseModel, Field, StringConstraints, field_validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT7
 
 from codeyard.api.schemas.common import Identifier, Request, ShortText, Tag, Url
 
 
 class SessionSecret(BaseModel):
-    key: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    """A session-only secret; it reaches commands as the environment variable ``key`` (values are never echoed)."""
+
+    key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")]
     value: Annotated[str, StringConstraints(max_length=65_536)]
     sensitive: bool = True
+
+    @field_validator("value")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\0" in value:
+            raise ValueError("a secret value must not contain a NUL character")
+        return value
 
 
 class SessionCreate(Request):
@@ -50,9 +63,37 @@ class SessionCreate(Request):
             jsonschema.Draft7Validator.check_schema(value)
         except jsonschema.SchemaError as exc:
             raise ValueError(f"not a valid JSON Schema (Draft 7): {exc.message}") from exc
-        if '"$ref": "http' in json.dumps(value):
-            raise ValueError("the schema must be self-contained (no external $ref)")
+        _check_refs(value)
         return value
+
+
+def _refs(node: Any) -> Iterator[Any]:
+    if isinstance(node, dict):
+        for key, child in node.items():
+            if key == "$ref":
+                yield child
+            else:
+                yield from _refs(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _refs(child)
+
+
+def _check_refs(schema: dict[str, Any]) -> None:
+    """Every ``$ref`` must point inside the schema itself (self-contained, Draft 7): resolved now, not when the
+    agent submits its output."""
+    resolver = Registry().with_resource("urn:schema", DRAFT7.create_resource(schema)).resolver("urn:schema")
+    for ref in _refs(schema):
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            raise ValueError(f"the schema must be self-contained: $ref {str(ref)[:100]!r} points outside it")
+        try:
+            resolver.lookup(ref)
+        except referencing.exceptions.Unresolvable as exc:
+            raise ValueError(f"$ref {ref[:100]!r} does not resolve inside the schema") from exc
+    try:  # a schema that only refers to itself ({"$ref": "#"}) can never check anything
+        jsonschema.Draft7Validator(schema).is_valid({})
+    except RecursionError as exc:
+        raise ValueError("the schema refers to itself without end") from exc
 
 
 class PullRequest(BaseModel):
