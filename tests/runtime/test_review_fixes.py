@@ -19,8 +19,11 @@ from tests.runtime.conftest import settled, wait_for
 def test_a_message_sent_during_the_last_model_call_is_answered(client: Client, model_server: FakeModelServer) -> None:
     model_server.add_script("TASK-RACE", [Step.delay(2), Step.text("First answer."), Step.text("Saw your note.")])
     session = client.sessions.create(prompt="TASK-RACE answer")
-    time.sleep(0.5)  # the model is still thinking about its first answer
-    client.sessions.send_message(session.session_id, "one more thing")
+    deadline = time.monotonic() + 30
+    while not any("TASK-RACE" in str(r.body["messages"]) for r in model_server.requests_to("/v1/chat/completions")):
+        assert time.monotonic() < deadline, "the model was never asked"
+        time.sleep(0.02)
+    client.sessions.send_message(session.session_id, "one more thing")  # the model is still thinking (2 s)
     done = wait_for(
         client,
         session.session_id,
