@@ -207,3 +207,59 @@ def test_watch_stops_when_the_agent_waits_and_fails_on_error(api: FakeAPI) -> No
     assert final["status_detail"] == "waiting_for_user"
     assert failed.exit_code == 1
     assert failed.stdout.splitlines()[-1] == f"session {SID} is error (error)"
+
+
+def test_watch_exits_1_when_the_session_is_suspended(api: FakeAPI) -> None:
+    api.on("GET", f"{BASE}/sessions/{SID}/messages", Reply(json=page_json([message_json(1)])))
+    suspended = session_json(SID, status="suspended", status_detail="inactivity")
+    api.on("GET", f"{BASE}/sessions/{SID}", Reply(json=suspended))
+
+    result = run(api, "sessions", "watch", SID)
+
+    assert result.exit_code == 1, result.output
+    assert result.stdout.splitlines()[-1] == f"session {SID} is suspended (inactivity)"
+
+
+def test_watch_stops_with_an_error_when_the_server_repeats_its_cursor(api: FakeAPI) -> None:
+    api.on("GET", f"{BASE}/sessions/{SID}", Reply(json=session_json(SID, status_detail="working")))
+    stuck = {"items": [message_json(1)], "end_cursor": "c1", "has_next_page": True}
+    api.on("GET", f"{BASE}/sessions/{SID}/messages", Reply(json=stuck))
+
+    result = run(api, "sessions", "watch", SID, "--interval", "0.01")
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: unexpected response to GET") and "repeats a page" in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert len(api.requests_to("GET", f"{BASE}/sessions/{SID}/messages")) == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DEVIN_API_URL": "http://[::1"}, "error: the API URL 'http://[::1' is not valid"),
+        ({"DEVIN_API_KEY": "cog_clé_secrète"}, "error: the API key contains characters other than printable ASCII"),
+        ({"DEVIN_API_KEY": KEY + "\x7f"}, "error: the API key contains characters other than printable ASCII"),
+    ],
+)
+def test_bad_settings_are_one_line_errors_that_never_quote_the_key(
+    api: FakeAPI, env: dict[str, str | None], message: str
+) -> None:
+    result = run(api, "sessions", "list", env=env)
+
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message)
+    assert len(result.stderr.splitlines()) == 1
+    assert "clé" not in result.output and KEY not in result.output
+    assert api.requests == []
+
+
+def test_a_body_file_that_is_not_text_is_a_usage_error(api: FakeAPI, tmp_path: Path) -> None:
+    binary = tmp_path / "program"
+    binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\xff\xfe\x80")
+
+    result = run(api, "knowledge", "notes", "create", "--name", "n", "--trigger", "t", "--body-file", str(binary))
+
+    assert result.exit_code == 2
+    assert "isnotUTF-8text" in "".join(result.output.replace("│", "").split())
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert api.requests == []

@@ -27,6 +27,8 @@ class FakeApi:
     authorizations: set[str] = field(default_factory=set)
     status: tuple[str, str | None] = ("exit", "finished")
     replies: list[str] = field(default_factory=lambda: ["All done."])
+    failing_upload: str | None = None
+    """The attachment name whose upload is answered with 413."""
 
     def session(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,9 @@ def _handler(api: FakeApi) -> type[BaseHTTPRequestHandler]:
                 assert name is not None
                 start = body.index(b"\r\n\r\n") + 4
                 end = body.rindex(b"\r\n--")
+                if name.group(1).decode() == api.failing_upload:
+                    self._reply(413, {"detail": "attachment too large"})
+                    return
                 api.uploads[name.group(1).decode()] = body[start:end]
                 url = f"{api.base_url}/download/{name.group(1).decode()}"
                 self._reply(200, {"attachment_id": "a" * 8, "name": name.group(1).decode(), "url": url})

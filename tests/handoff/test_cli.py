@@ -1,6 +1,7 @@
 """`codeyard handoff` end to end: secrets stop it before any request; otherwise what it sends rebuilds the work."""
 
 import json
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,7 +74,7 @@ def test_secret_findings_as_json(work: Path, listener: socket.socket, monkeypatc
     assert result.exit_code == 3
     assert json.loads(result.stdout) == {
         "error": "secrets_found",
-        "findings": [{"path": "--context", "line": 1, "commit": None, "kind": "AWS Access Key"}],
+        "findings": [{"path": "--context", "line": 1, "commit": None, "name": None, "kind": "AWS Access Key"}],
     }
     assert nothing_attempted(listener)
 
@@ -191,3 +192,65 @@ def test_follow_prints_the_agents_messages_and_exits_by_outcome(
     assert "devin: All done." in result.stdout
     assert TASK.strip() not in result.stdout, "the prompt itself is not echoed"
     assert f"is {status[0]} ({status[1]})" in result.stdout
+
+
+def test_the_users_own_api_key_is_never_sent_even_with_allow_secrets(
+    work: Path, listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (work / "notes.txt").write_text(f"my key is {API_KEY}\n")
+
+    result = handoff(work, url_of(listener), TASK, "--allow-secrets", monkeypatch=monkeypatch)
+
+    assert result.exit_code == 3, result.output
+    assert "notes.txt:1: value of DEVIN_API_KEY" in result.stderr
+    assert "your own DEVIN_API_KEY, which is never sent, even with --allow-secrets" in result.stderr
+    assert API_KEY not in result.output
+    assert nothing_attempted(listener)
+
+
+def test_a_secret_in_a_file_name_cannot_be_redacted(
+    work: Path, listener: socket.socket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (work / f"{AWS_KEY}.txt").write_text("plain\n")
+
+    result = handoff(work, url_of(listener), TASK, "--redact", monkeypatch=monkeypatch)
+
+    assert result.exit_code == 3, result.output
+    assert "file name [REDACTED:AWS Access Key].txt: AWS Access Key" in result.stderr
+    assert "in a name (file, directory, branch, remote URL)" in result.stderr
+    assert AWS_KEY not in result.output
+    assert nothing_attempted(listener)
+
+
+def test_a_failed_upload_says_what_was_uploaded_and_creates_no_session(
+    work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_local_work(work)  # unpushed commits (bundle) and binary changes (attached patch)
+    with running_fake_api() as api:
+        api.failing_upload = "handoff.patch"
+        result = handoff(work, api.base_url, TASK, monkeypatch=monkeypatch)
+
+    assert result.exit_code == 1
+    assert "error: uploading handoff.patch failed: 413" in result.stderr
+    assert "(handoff.bundle had been uploaded; no session was created)" in result.stderr
+    assert list(api.uploads) == ["handoff.bundle"] and api.created == []
+
+
+def test_a_file_name_that_is_not_utf8_is_handed_off(
+    work: Path, remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (work / os.fsdecode(b"caf\xe9.txt")).write_text("bonjour\n")
+    with running_fake_api() as api:
+        result = handoff(work, api.base_url, TASK, monkeypatch=monkeypatch)
+
+    assert result.exit_code == 0, result.output
+    assert "added caf\\xe9.txt" in result.stderr
+    prompt = api.created[0]["prompt"]
+    assert "added caf\\xe9.txt" in prompt
+    manifest = parse_manifest(prompt)
+    assert manifest is not None and manifest.patch == "handoff.patch", "a patch that is not UTF-8 is attached"
+    patch_file = tmp_path / "handoff.patch"
+    patch_file.write_bytes(api.uploads["handoff.patch"])
+    server = fresh_clone(tmp_path, remote)
+    apply_handoff(server, manifest, {"handoff.patch": patch_file})
+    assert (server / os.fsdecode(b"caf\xe9.txt")).read_text() == "bonjour\n"

@@ -8,7 +8,8 @@ import pytest
 
 from codeyard.handoff.collect import CollectError, collect, split_remote_url
 from codeyard.handoff.manifest import INLINE_LIMIT, PATCH_NAME, manifest_for
-from tests.handoff.repos import commit_all, git, make_local_work, tree_snapshot
+from codeyard.handoff.prompt import summary_lines
+from tests.handoff.repos import commit_all, fresh_clone, git, make_local_work, tree_snapshot
 
 
 def test_a_clean_clone_carries_nothing_but_its_position(work: Path, remote: Path) -> None:
@@ -185,3 +186,75 @@ def test_a_change_made_in_the_same_instant_as_the_index_is_not_missed(work: Path
     collected = collect(work)
 
     assert [(change.kind, change.path) for change in collected.files] == [("modified", "README.md")]
+
+
+def git_dir_snapshot(repo: Path) -> dict[str, int]:
+    """Every file and directory under `.git` with its modification time."""
+    root = repo / ".git"
+    return {str(path.relative_to(root)): path.stat().st_mtime_ns for path in [root, *root.rglob("*")]}
+
+
+@pytest.mark.parametrize("split_index", [False, True])
+def test_collecting_writes_nothing_under_dot_git(work: Path, split_index: bool) -> None:
+    if split_index:
+        git(work, "config", "core.splitIndex", "true")
+        git(work, "update-index", "--split-index")
+        assert list((work / ".git").glob("sharedindex.*")), "the repository really uses a split index"
+    make_local_work(work)
+    git(work, "add", "notes.txt")
+    before = git_dir_snapshot(work)
+
+    collected = collect(work)
+
+    assert git_dir_snapshot(work) == before
+    assert {"pic.bin", "run.sh", "notes.txt"} <= {change.path for change in collected.files}
+
+
+def test_the_users_diff_settings_do_not_change_the_patch(work: Path, remote: Path, tmp_path: Path) -> None:
+    for key, value in [("diff.context", "0"), ("diff.noprefix", "true"), ("diff.mnemonicPrefix", "true")]:
+        git(work, "config", key, value)
+    (work / "app.py").write_text((work / "app.py").read_text().replace("line 30\n", "line thirty\n"))
+
+    patch = collect(work).patch.decode()
+
+    assert "diff --git a/app.py b/app.py" in patch and "--- a/app.py\n+++ b/app.py" in patch
+    assert "@@ -27,7 +27,7 @@ line 26\n line 27\n line 28\n line 29\n-line 30\n+line thirty\n line 31\n" in patch
+    server = fresh_clone(tmp_path, remote)
+    git(server, "apply", "--check", "-", stdin=patch.encode())
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_escaped_and_sent_as_it_is(work: Path) -> None:
+    name = b"caf\xe9.txt"
+    (work / os.fsdecode(name)).write_text("bonjour\n")
+
+    collected = collect(work)
+
+    [change] = collected.files
+    assert change.describe() == "added caf\\xe9.txt"
+    assert b"+++ b/caf\xe9.txt" in collected.patch
+    assert "caf\\xe9.txt" in "\n".join(summary_lines(collected))
+
+
+def test_nested_repositories_and_work_inside_submodules_are_listed_as_not_sent(work: Path, tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    git(tmp_path, "init", "--quiet", str(library))
+    (library / "lib.py").write_text("x = 1\n")
+    commit_all(library, "library")
+    git(work, "-c", "protocol.file.allow=always", "submodule", "add", "--quiet", str(library), "vendor/lib")
+    commit_all(work, "add the submodule")
+    (work / "vendor" / "lib" / "lib.py").write_text("x = 2\n")  # uncommitted, inside the submodule
+    nested = work / "tools" / "inner"
+    nested.mkdir(parents=True)
+    git(nested, "init", "--quiet")
+    (nested / "tool.py").write_text("y = 1\n")
+
+    collected = collect(work)
+
+    assert collected.not_sent == (
+        "nested repository tools/inner/ (its own git repository: none of its files)",
+        "uncommitted changes inside submodule vendor/lib",
+    )
+    assert b"-dirty" not in collected.patch and b"tool.py" not in collected.patch
+    summary = "\n".join(summary_lines(collected))
+    assert "Not sent (left out of the handoff):\n  - nested repository tools/inner/" in summary
+    assert "  - uncommitted changes inside submodule vendor/lib" in summary

@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from codeyard.handoff.apply import apply_handoff
 from codeyard.handoff.collect import collect
+from codeyard.handoff.manifest import Manifest
 from codeyard.handoff.scan import CONTEXT_PATH, TASK_PATH, Finding, RedactionRefused, redact, scan
 from tests.handoff.repos import commit_all, fresh_clone, git
 
@@ -127,3 +129,113 @@ def test_nothing_in_the_repository_changes_while_scanning(work: Path) -> None:
     status = git(work, "status", "--porcelain")
     scan(collect(work))
     assert git(work, "status", "--porcelain") == status == "?? settings.env"
+
+
+def test_ordinary_env_assignments_of_secrets_are_found(work: Path) -> None:
+    (work / "deploy.sh").write_text(
+        "DB_PASSWORD=Xk9vq2LmP8zT4wR7\n"
+        "SECRET_KEY=q8Zr2VtLw9Ks3Pn6\n"
+        "export API_TOKEN=Hy7Rb2Kd9Qw4Lm1X\n"
+        "STRIPE_SECRET=sk_test_51Hb2Kd9Qw4Lm1XyZ\n"
+    )
+    (work / ".env.production").write_text('DB_PASSWORD = "Xk9 vq2 LmP8"\n')
+    (work / "placeholders.sh").write_text(
+        "DB_PASSWORD=${DB_PASSWORD}\nAPI_TOKEN=$TOKEN\nSECRET_KEY=changeme\nAPI_KEY=<your key>\n"
+        "DB_PASSWORD=your_password\nTOKEN_TTL=86400000\nSECRET_KEY_FILE=/run/secrets/key\nPASSWORD=xxx\n"
+    )
+
+    findings = scan(collect(work))
+
+    assert {(f.location(), f.kind) for f in findings if f.kind == "Secret assignment"} >= {
+        ("deploy.sh:1", "Secret assignment"),
+        ("deploy.sh:2", "Secret assignment"),
+        ("deploy.sh:3", "Secret assignment"),
+        ("deploy.sh:4", "Secret assignment"),
+        (".env.production:1", "Secret assignment"),
+    }
+    assert {f.secret_text for f in findings if f.path == "deploy.sh"} == {
+        "Xk9vq2LmP8zT4wR7",
+        "q8Zr2VtLw9Ks3Pn6",
+        "Hy7Rb2Kd9Qw4Lm1X",
+        "sk_test_51Hb2Kd9Qw4Lm1XyZ",
+    }
+    assert [f for f in findings if f.path == "placeholders.sh"] == []
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        b"\xff\xfe" + f"aws = {AWS_KEY}\r\n".encode("utf-16-le"),
+        f"key: {AWS_KEY}\n".encode("utf-16-be"),
+        f"token {GITHUB_TOKEN}\n".encode("utf-16-le"),
+    ],
+)
+def test_utf16_text_is_decoded_and_scanned(work: Path, encoded: bytes) -> None:
+    (work / "settings.ini").write_bytes(encoded)
+
+    findings = scan(collect(work))
+
+    assert [(f.path, f.binary) for f in findings] == [("settings.ini", True)]
+    assert findings[0].secret_text in (AWS_KEY, GITHUB_TOKEN)
+
+
+def test_secrets_in_file_directory_and_branch_names_are_found_without_printing_them(work: Path) -> None:
+    git(work, "checkout", "--quiet", "-b", f"fix/{AWS_KEY}")
+    (work / "committed").mkdir()
+    (work / "committed" / f"{AWS_KEY}.txt").write_text("plain\n")
+    sha = commit_all(work, "add a file")
+    (work / GITHUB_TOKEN).mkdir()
+    (work / GITHUB_TOKEN / "notes.txt").write_text("nothing secret\n")
+    git(work, "mv", "gone.txt", f"gone-{ANTHROPIC_KEY}.txt")
+    collected = collect(work)
+
+    findings = scan(collected)
+
+    assert kinds_at(findings) == {
+        ("file name [REDACTED:GitHub Token]/notes.txt", "GitHub Token"),
+        ("file name gone-[REDACTED:Anthropic API Key].txt", "Anthropic API Key"),
+        (f"file name committed/[REDACTED:AWS Access Key].txt in commit {sha[:12]}", "AWS Access Key"),
+        ("branch name fix/[REDACTED:AWS Access Key]", "AWS Access Key"),
+    }
+    assert not any(secret in f.location() for f in findings for secret in (AWS_KEY, GITHUB_TOKEN, ANTHROPIC_KEY))
+    with pytest.raises(RedactionRefused) as refused:
+        redact(collected, "", [f for f in findings if f.commit is None])
+    assert len(refused.value.findings) == 3
+
+
+def test_a_nul_byte_in_a_committed_text_file_does_not_break_the_commit_scan(work: Path) -> None:
+    # git decides "binary" from the first 8000 bytes only, so this file's patch carries the NUL byte.
+    (work / "data.txt").write_bytes(b"x" * 9000 + b"\n\x00 tail\n")
+    first = commit_all(work, "data with a NUL")
+    (work / "config.py").write_text(f'KEY = "{ANTHROPIC_KEY}"\n')
+    second = commit_all(work, "config")
+
+    found = kinds_at(scan(collect(work)))
+
+    assert (f"config.py:1 in commit {second[:12]}", "Anthropic API Key") in found
+    assert not any(first[:12] in location for location, _kind in found)
+
+
+def test_redaction_zeroes_the_blob_ids_of_redacted_files_and_the_server_still_applies_it(
+    work: Path, remote: Path, tmp_path: Path
+) -> None:
+    app = (work / "app.py").read_text().replace("line 30\n", f'TOKEN = "{GITHUB_TOKEN}"\n')
+    (work / "app.py").write_text(app)
+    (work / "README.md").write_text("# demo, edited\n")
+    (work / "pic.bin").write_bytes(b"\x89PNG\x00" * 20)
+    collected = collect(work)
+    secret_blob = git(work, "hash-object", "app.py")
+
+    cleaned, _context = redact(collected, "", scan(collected))
+
+    text = cleaned.patch.decode(errors="replace")
+    assert secret_blob[:7] not in text
+    assert "index 0000000..0000000 100644\n--- a/app.py" in text
+    assert git(work, "hash-object", "README.md")[:7] in text, "files without secrets keep their blob ids"
+    server = fresh_clone(tmp_path, remote)
+    manifest = Manifest(str(remote), "main", collected.base_sha, collected.head_sha, None, "handoff.patch", None)
+    patch_file = tmp_path / "handoff.patch"
+    patch_file.write_bytes(cleaned.patch)
+    apply_handoff(server, manifest, {"handoff.patch": patch_file})
+    assert 'TOKEN = "[REDACTED:GitHub Token]"' in (server / "app.py").read_text()
+    assert (server / "pic.bin").read_bytes() == b"\x89PNG\x00" * 20

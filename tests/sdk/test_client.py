@@ -1,8 +1,9 @@
 """Client configuration: where requests go, what headers they carry, and where the key never appears."""
 
+import httpx2
 import pytest
 
-from codeyard.sdk import Client, ConfigurationError, NotFoundError, __version__
+from codeyard.sdk import APIConnectionError, Client, ConfigurationError, NotFoundError, __version__
 from tests.sdk.fake_api import API_KEY, ORG, FakeAPI, Reply
 
 SELF = {"principal_type": "service_user", "service_user_id": "service-user-1", "service_user_name": "ci", "org_id": ORG}
@@ -104,3 +105,43 @@ def test_path_parameters_are_escaped(api: FakeAPI, client: Client) -> None:
 
     assert api.requests_to("GET", f"/v3/organizations/{ORG}/secrets") == []
     assert [r.path for r in api.requests] == [f"/v3/organizations/{ORG}/playbooks/../secrets"]
+
+
+def test_a_key_read_from_a_crlf_file_is_sent_without_its_line_end(api: FakeAPI) -> None:
+    api.on("GET", "/v3/self", Reply(json=SELF))
+
+    with Client(api.url, f" {API_KEY}\r\n", ORG) as client:
+        client.whoami()
+
+    assert api.requests_to("GET", "/v3/self")[0].headers["authorization"] == f"Bearer {API_KEY}"
+
+
+@pytest.mark.parametrize("bad", ["\x7f", "\r", "é", "\x00", "\t"])
+def test_a_key_that_cannot_go_in_a_header_is_refused_without_quoting_it(api: FakeAPI, bad: str) -> None:
+    with pytest.raises(ConfigurationError, match="printable ASCII") as raised:
+        Client(api.url, API_KEY[:8] + bad + API_KEY[8:])
+
+    assert API_KEY[8:] not in str(raised.value) and API_KEY[:8] not in str(raised.value)
+    assert api.requests == []
+
+
+def test_a_request_httpx_refuses_to_send_never_quotes_its_headers() -> None:
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.LocalProtocolError(f"Illegal header value {request.headers['authorization']!r}")
+
+    http = httpx2.Client(transport=httpx2.MockTransport(refuse))
+    with (
+        Client("http://127.0.0.1:9", API_KEY, ORG, http_client=http) as client,
+        pytest.raises(APIConnectionError) as raised,
+    ):
+        client.whoami()
+
+    assert API_KEY not in str(raised.value)
+    assert "not valid HTTP" in str(raised.value)
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "ftp://127.0.0.1", "localhost:8000", "http://"])
+def test_an_unusable_api_url_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("DEVIN_API_URL", url)
+    with pytest.raises(ConfigurationError, match="DEVIN_API_URL"):
+        Client(api_key=API_KEY)

@@ -2,7 +2,9 @@
 
 from typing import Any
 
-from codeyard.sdk import Client
+import pytest
+
+from codeyard.sdk import APIResponseValidationError, Client
 from tests.sdk.fake_api import ORG, FakeAPI, Recorded, Reply, message_json, numbered_session_id, three_session_pages
 
 SESSIONS = f"/v3/organizations/{ORG}/sessions"
@@ -69,3 +71,15 @@ def test_schedules_paginate_by_offset(api: FakeAPI, client: Client) -> None:
     assert [r.params("offset") for r in api.requests_to("GET", SCHEDULES)] == [[], ["2"], ["4"]]
     assert schedules[0].next_run_at is not None
     assert schedules[0].next_run_at.isoformat() == "2026-01-02T01:00:00+00:00"
+
+
+def test_a_server_repeating_the_requested_cursor_is_an_error_not_an_endless_loop(api: FakeAPI, client: Client) -> None:
+    def stuck(request: Recorded) -> Reply:
+        # The first page points at "p2"; asked for "p2", the server answers with "p2" again, forever.
+        return Reply(json={"items": [message_json(1)], "end_cursor": "p2", "has_next_page": True})
+
+    api.on("GET", f"{SESSIONS}/{numbered_session_id(1)}/messages", stuck)
+
+    with pytest.raises(APIResponseValidationError, match="repeats a page"):
+        list(client.sessions.iter_messages(numbered_session_id(1)))
+    assert len(api.requests_to("GET", f"{SESSIONS}/{numbered_session_id(1)}/messages")) == 2

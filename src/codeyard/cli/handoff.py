@@ -2,7 +2,8 @@
 
 Exit codes: 0 sent (with ``--follow``: the session finished or waits for the user), 1 error (with ``--follow``: the
 session failed or was suspended), 2 usage, 3 secrets found and nothing sent. Everything is collected and scanned
-before the first request, so a blocked handoff never reaches the server.
+before the first request, so a blocked handoff never reaches the server. The user's own DEVIN_API_KEY is never
+sent, not even with ``--allow-secrets``.
 """
 
 import os
@@ -15,19 +16,26 @@ import typer
 
 from codeyard.cli._output import fail, print_json, print_json_line
 from codeyard.cli.remote import connect
-from codeyard.cli.sessions import DONE_DETAILS, DONE_STATUSES, _new_messages, _print_message
+from codeyard.cli.sessions import DONE_DETAILS, DONE_STATUSES, FAILED_STATUSES, _new_messages, _print_message
 from codeyard.handoff.collect import Collected, CollectError, collect
 from codeyard.handoff.git import GitError
 from codeyard.handoff.prompt import summary_lines
-from codeyard.handoff.scan import Finding, RedactionRefused, redact as redact_secrets, redact_text, scan
-from codeyard.handoff.submit import Submitted, submit
+from codeyard.handoff.scan import (
+    Finding,
+    RedactionRefused,
+    ScanError,
+    redact as redact_secrets,
+    redact_text,
+    scan,
+)
+from codeyard.handoff.submit import SubmitError, Submitted, submit
 from codeyard.sdk import Client
 from codeyard.sdk.types import SessionResponse
 
 EXIT_USAGE = 2
 EXIT_SECRETS = 3
 FOLLOW_INTERVAL = 5.0
-_FAILED = frozenset({"error", "suspended"})
+_API_KEY = "DEVIN_API_KEY"
 
 
 def handoff_command(
@@ -46,7 +54,10 @@ def handoff_command(
         raise typer.BadParameter("the task is empty", param_hint="TASK")
     with connect() as client:
         collected, task, context = _prepare(task, context, redact=redact, allow_secrets=allow_secrets, as_json=as_json)
-        sent = submit(client, task, context, tag or [], collected)
+        try:
+            sent = submit(client, task, context, tag or [], collected)
+        except SubmitError as exc:
+            raise fail(str(exc)) from None
         typer.echo(f"Session {sent.session.session_id} started: {sent.session.url}", err=True)
         session = _follow(client, sent, as_json) if follow else sent.session
     if as_json:
@@ -56,7 +67,7 @@ def handoff_command(
     else:
         detail = f" ({session.status_detail})" if session.status_detail else ""
         typer.echo(f"session {session.session_id} is {session.status}{detail}")
-    raise typer.Exit(1 if follow and session.status in _FAILED else 0)
+    raise typer.Exit(1 if follow and session.status in FAILED_STATUSES else 0)
 
 
 def _prepare(
@@ -65,12 +76,20 @@ def _prepare(
     """Collect the work tree, scan it, and redact or stop on secrets; print what will be sent."""
     try:
         collected = collect(Path.cwd())
-        api_key = {"DEVIN_API_KEY": os.environ.get("DEVIN_API_KEY", "")}
+        api_key = {_API_KEY: os.environ.get(_API_KEY, "").strip()}
         findings = scan(collected, context, known_secrets=api_key, task=task)
     except CollectError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
-    except GitError as exc:
+    except (GitError, ScanError) as exc:
         raise fail(str(exc)) from None
+    own_key = [finding for finding in findings if finding.kind == f"value of {_API_KEY}"]
+    if allow_secrets and own_key:
+        _stop_on_secrets(
+            own_key,
+            as_json,
+            f"Nothing was sent: the work contains your own {_API_KEY}, which is never sent, even with --allow-secrets. "
+            "Remove it (or use --redact).",
+        )
     if findings and not allow_secrets:
         if not redact:
             _stop_on_secrets(findings, as_json, "Nothing was sent. Use --redact or --allow-secrets to send anyway.")
@@ -81,8 +100,8 @@ def _prepare(
             _stop_on_secrets(
                 exc.findings,
                 as_json,
-                "Nothing was sent: a secret in binary content or in an unpushed commit cannot be redacted. "
-                "Remove it (rewrite the commit), or use --allow-secrets.",
+                "Nothing was sent: a secret in binary content, in a name (file, directory, branch, remote URL) or in "
+                "an unpushed commit cannot be redacted. Remove it (rename, rewrite the commit) or use --allow-secrets.",
             )
         typer.echo(f"Redacted {len(findings)} secret(s).", err=True)
     typer.echo("Sending this handoff:", err=True)
@@ -96,7 +115,7 @@ def _prepare(
 def _stop_on_secrets(findings: list[Finding], as_json: bool, advice: str) -> NoReturn:
     """Say where each secret is and its kind (never the secret itself), then exit 3."""
     if as_json:
-        rows = [{"path": f.path, "line": f.line, "commit": f.commit, "kind": f.kind} for f in findings]
+        rows = [{"path": f.path, "line": f.line, "commit": f.commit, "name": f.name, "kind": f.kind} for f in findings]
         print_json({"error": "secrets_found", "findings": rows})
     typer.echo(f"Found {len(findings)} secret(s):", err=True)
     for finding in findings:

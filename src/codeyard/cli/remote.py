@@ -4,6 +4,7 @@ clean line on stderr (exit 1), the `--json` flag, and reading long text from a f
 Remote commands reach the server only through `codeyard.sdk`, so they work against any compatible API.
 """
 
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,8 +32,9 @@ def connect() -> Iterator[Client]:
     try:
         with Client() as client:
             yield client
-    except ConfigurationError:
-        raise fail(_MISSING_KEY) from None
+    except ConfigurationError as exc:
+        missing = not os.environ.get("DEVIN_API_KEY", "").strip()
+        raise fail(_MISSING_KEY if missing else str(exc)) from None
     except APIConnectionError as exc:
         raise fail(f"{exc} (is the server running? DEVIN_API_URL selects it)") from None
     except APIError as exc:
@@ -45,9 +47,9 @@ def read_text(text: str | None, file: str | None, what: str) -> str | None:
         raise typer.BadParameter(f"give the {what} inline or with a file, not both")
     if file is None:
         return text
-    if file == "-":
-        return sys.stdin.read()
     try:
-        return Path(file).read_text()
+        return sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
     except OSError as exc:
         raise typer.BadParameter(f"cannot read {file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise typer.BadParameter(f"{file} is not UTF-8 text") from None

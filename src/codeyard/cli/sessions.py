@@ -18,6 +18,8 @@ app = typer.Typer(no_args_is_help=True, help="Create, follow and steer sessions.
 SUMMARY_FIELDS = ("session_id", "status", "status_detail", "title", "url")
 DONE_STATUSES = frozenset({"exit", "error", "suspended"})
 DONE_DETAILS = frozenset({"waiting_for_user", "finished"})
+FAILED_STATUSES = frozenset({"error", "suspended"})
+"""Where following a session ends with exit code 1 (`sessions watch` and `handoff --follow` agree)."""
 
 SessionId = Annotated[str, typer.Argument(help="Session id (devin-…).")]
 AttachOption = Annotated[
@@ -158,7 +160,7 @@ def watch(
 ) -> None:
     """Print new messages as they arrive until the session ends, is suspended or waits for you.
 
-    Exits 1 when the session ended in error.
+    Exits 0 when the session finished or waits for you, 1 when it ended in error or was suspended.
     """
     seen: set[str] = set()
     cursor: str | None = None
@@ -177,7 +179,7 @@ def watch(
     else:
         detail = f" ({session.status_detail})" if session.status_detail else ""
         typer.echo(f"session {session.session_id} is {session.status}{detail}")
-    if session.status == "error":
+    if session.status in FAILED_STATUSES:
         raise typer.Exit(1)
 
 

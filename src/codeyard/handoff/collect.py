@@ -1,7 +1,9 @@
 """What local work a handoff carries: where the repo lives, which commit it stands on, and what is not pushed.
 
-Collecting reads the repository and never changes it: the patch is built in a temporary copy of the index, so the
-user's staging area and working tree are left exactly as they were.
+Collecting reads the repository and never changes it: the patch is built in a temporary copy of the index, with a
+temporary object directory for what git writes while doing so, so nothing under `.git`, the user's staging area or
+working tree changes. Whatever cannot travel in the patch (nested repositories, uncommitted work inside submodules)
+is listed as not sent, never dropped silently.
 """
 
 from __future__ import annotations
@@ -16,16 +18,23 @@ from urllib.parse import urlsplit
 from codeyard.handoff.git import git, git_ok, git_text
 
 _DIFF_OPTIONS = (
+    "-U3",
     "--no-color",
     "--no-ext-diff",
     "--no-textconv",
     "--no-relative",
     "--submodule=short",
+    # Uncommitted work inside a submodule cannot travel in this patch (`-dirty` does not apply): it is listed instead.
+    "--ignore-submodules=dirty",
     "--src-prefix=a/",
     "--dst-prefix=b/",
     "-M",
 )
 _KINDS = {"A": "added", "M": "modified", "D": "deleted", "R": "renamed", "C": "copied", "T": "type changed"}
+_DIFF_CONFIG = ("-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "diff.suppressBlankEmpty=false")
+"""User settings that change the patch text itself; the command-line options above cover the others."""
+_NO_SPLIT = ("-c", "core.splitIndex=false")
+"""For commands writing the temporary index: a split index would put a `sharedindex.*` file into `.git`."""
 _SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/:]+)@)?(?P<host>[^/:]+):(?P<path>.+)$")
 
 
@@ -51,8 +60,9 @@ class FileChange:
     binary: bool
 
     def describe(self) -> str:
-        """`renamed old -> new`, `added path`, ... as shown in summaries."""
-        where = f"{self.old_path} -> {self.path}" if self.old_path else self.path
+        """`renamed old -> new`, `added path`, ... as shown in summaries (names that are not UTF-8 escaped)."""
+        path = display_name(self.path)
+        where = f"{display_name(self.old_path)} -> {path}" if self.old_path else path
         return f"{self.kind} {where}" + (" (binary)" if self.binary else "")
 
 
@@ -73,6 +83,8 @@ class Collected:
     bundle: bytes | None
     patch: bytes
     files: tuple[FileChange, ...]
+    not_sent: tuple[str, ...] = ()
+    """What is in the work tree but not in the handoff, described for the user and the agent."""
 
     @property
     def has_binary_changes(self) -> bool:
@@ -89,14 +101,17 @@ def collect(repo_dir: Path) -> Collected:
     if not git_ok(top, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"):
         raise CollectError("the repository has no commit yet: commit something first")
     head = git_text(top, "rev-parse", "HEAD^{commit}")
-    branch = _branch(top)
+    branch = _utf8(_branch(top), "branch name")
     remote_name, upstream = _remote_and_upstream(top, branch)
+    _utf8(remote_name, "remote name")
+    _utf8(upstream, "upstream branch name")
     remote_url, host = (None, None)
     if remote_name:
         remote_url, host = split_remote_url(git_text(top, "remote", "get-url", remote_name))
+        _utf8(remote_url, "remote URL")
     base = _base(top, remote_name, branch, upstream)
     commit_range = [head] if base is None else [head, f"^{base}"]
-    patch, files = _working_tree_changes(top)
+    patch, files, not_sent = _working_tree_changes(top)
     return Collected(
         repo_dir=top,
         remote_name=remote_name,
@@ -111,7 +126,20 @@ def collect(repo_dir: Path) -> Collected:
         bundle=None if base == head else _bundle(top, commit_range),
         patch=patch,
         files=files,
+        not_sent=not_sent,
     )
+
+
+def display_name(name: str) -> str:
+    """A file name read from git (undecodable bytes kept as surrogates) as printable text: `\\xff` for a bad byte."""
+    return name.encode("utf-8", errors="surrogateescape").decode("utf-8", errors="backslashreplace")
+
+
+def _utf8(value: str | None, what: str) -> str | None:
+    """`value` when it is valid UTF-8 text; the prompt and the manifest cannot carry anything else."""
+    if value is not None and value != display_name(value):
+        raise CollectError(f"the {what} {display_name(value)!r} is not valid UTF-8: rename it to hand it off")
+    return value
 
 
 def split_remote_url(url: str) -> tuple[str, str | None]:
@@ -187,25 +215,77 @@ def _bundle(repo: Path, commit_range: list[str]) -> bytes:
         return path.read_bytes()
 
 
-def _working_tree_changes(repo: Path) -> tuple[bytes, tuple[FileChange, ...]]:
-    """A binary-safe patch from HEAD to the working tree, untracked non-ignored files included."""
+def _working_tree_changes(repo: Path) -> tuple[bytes, tuple[FileChange, ...], tuple[str, ...]]:
+    """A binary-safe patch from HEAD to the working tree (untracked non-ignored files included), and what it leaves out.
+
+    git runs against a private copy of the repository's own git directory (see `_private_git_dir`), so the objects
+    and index it writes while adding untracked files as intent-to-add never reach the user's `.git`.
+    """
     with tempfile.TemporaryDirectory(prefix="codeyard-handoff-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), "GIT_LITERAL_PATHSPECS": "1"}
-        real_index = Path(git_text(repo, "rev-parse", "--path-format=absolute", "--git-path", "index"))
-        if real_index.is_file():
-            # copy2 keeps the index's mtime, which git needs to notice files changed in the same second as it.
-            shutil.copy2(real_index, env["GIT_INDEX_FILE"])
-        else:
-            git(repo, "read-tree", "HEAD", env=env)
+        env = _private_git_dir(repo, Path(tmp))
         untracked = git(repo, "ls-files", "-z", "--others", "--exclude-standard", env=env).stdout.split(b"\0")
         # A trailing slash marks a nested repository; adding it would record a gitlink, not its files.
+        nested = [name.decode(errors="surrogateescape") for name in untracked if name.endswith(b"/")]
         files = b"\0".join(name for name in untracked if name and not name.endswith(b"/"))
         if files:
-            git(repo, "add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul", env=env, stdin=files)
-        patch = git(repo, "diff", "--binary", *_DIFF_OPTIONS, "HEAD", "--", env=env).stdout
-        name_status = git(repo, "diff", "--name-status", "-z", *_DIFF_OPTIONS, "HEAD", "--", env=env).stdout
-        numstat = git(repo, "diff", "--numstat", "-z", *_DIFF_OPTIONS, "HEAD", "--", env=env).stdout
-    return patch, _file_changes(name_status, numstat)
+            add = ("add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul")
+            git(repo, *_NO_SPLIT, *add, env=env, stdin=files)
+        patch = git(repo, *_DIFF_CONFIG, "diff", "--binary", *_DIFF_OPTIONS, "HEAD", "--", env=env).stdout
+        name_status = git(repo, *_DIFF_CONFIG, "diff", "--name-status", "-z", *_DIFF_OPTIONS, "HEAD", "--", env=env)
+        numstat = git(repo, *_DIFF_CONFIG, "diff", "--numstat", "-z", *_DIFF_OPTIONS, "HEAD", "--", env=env)
+        dirty = _dirty_submodules(repo, env)
+    not_sent = [
+        f"nested repository {display_name(name)} (its own git repository: none of its files)" for name in nested
+    ]
+    not_sent += [f"uncommitted changes inside submodule {display_name(name)}" for name in dirty]
+    return patch, _file_changes(name_status.stdout, numstat.stdout), tuple(not_sent)
+
+
+def _private_git_dir(repo: Path, tmp: Path) -> dict[str, str]:
+    """The environment that points git at a throw-away git directory standing for `repo`'s own.
+
+    It holds copies of HEAD and the index (with any `sharedindex.*` of a split index: git refreshes the date of the
+    one it reads, so the originals are not read at all) and borrows everything else from the common directory, the
+    way a linked worktree does. New objects go to a temporary object directory, the real one staying readable as an
+    alternate; `core.splitIndex=false` on the commands that write the index keeps it in one file.
+    """
+    own, common, objects = git_text(
+        repo, "rev-parse", "--path-format=absolute", "--git-dir", "--git-common-dir", "--git-path", "objects"
+    ).split("\n")
+    private = tmp / "git"
+    (private / "objects").mkdir(parents=True)
+    (private / "commondir").write_text(common + "\n")
+    # copy2 keeps the index's mtime, which git needs to notice files changed in the same second as it.
+    for source in (
+        Path(own) / "HEAD",
+        Path(own) / "config.worktree",
+        Path(own) / "index",
+        *Path(own).glob("sharedindex.*"),
+    ):
+        if source.is_file():
+            shutil.copy2(source, private / source.name)
+    env = {
+        "GIT_DIR": str(private),
+        "GIT_WORK_TREE": str(repo),
+        "GIT_OBJECT_DIRECTORY": str(private / "objects"),
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": objects,
+        "GIT_LITERAL_PATHSPECS": "1",
+    }
+    if not (private / "index").is_file():
+        git(repo, *_NO_SPLIT, "read-tree", "HEAD", env=env)
+    return env
+
+
+def _dirty_submodules(repo: Path, env: dict[str, str]) -> list[str]:
+    """Submodules with modified or untracked files of their own (`S.M.`, `S..U` in `status --porcelain=v2`)."""
+    status = git(repo, *_NO_SPLIT, "status", "--porcelain=v2", "-z", "--untracked-files=normal", env=env).stdout
+    dirty: list[str] = []
+    for record in status.split(b"\0"):
+        # `1 XY sub mH mI mW hH hI path`; a rename (`2 ...`) has a score field before its path.
+        fields = record.split(b" ", {b"1": 8, b"2": 9}.get(record[:1], 0))
+        if len(fields) > 8 and fields[2].startswith(b"S") and fields[2][2:] != b"..":
+            dirty.append(fields[-1].decode(errors="surrogateescape"))
+    return dirty
 
 
 def _file_changes(name_status: bytes, numstat: bytes) -> tuple[FileChange, ...]:

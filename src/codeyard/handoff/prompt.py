@@ -45,6 +45,8 @@ def summary_lines(collected: Collected) -> list[str]:
         lines.append(f"Base commit on the remote: {collected.base_sha}{upstream}")
     lines.append(_commits_line(collected))
     lines.append(_files_line(collected))
+    if collected.not_sent:
+        lines.append("Not sent (left out of the handoff):" + "".join(f"\n  - {item}" for item in collected.not_sent))
     return lines
 
 

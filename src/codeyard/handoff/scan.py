@@ -2,9 +2,12 @@
 
 Two scanners run over every added line: bc-detect-secrets (its full default plugin set) and a short list of
 high-signal patterns that name the kind of token precisely and also catch what detect-secrets misses (URLs with a
-password, Anthropic and OpenAI keys, the whole body of a private key). Binary content is scanned with the patterns
-only, because entropy rules fire on random bytes. A secret inside an unpushed commit or binary content cannot be
-redacted (the bundle carries history as is), so `redact` refuses those and says why.
+password, Anthropic and OpenAI keys, the whole body of a private key, `.env`-style `DB_PASSWORD=...` assignments).
+Binary content is scanned with the patterns only, because entropy rules fire on random bytes, except UTF-16 text
+(binary to git), which is decoded and scanned as text. Names travel too (file and directory names, the branch, its
+upstream, the remote URL), so the patterns run over them as well. A secret inside an unpushed commit, binary content
+or a name cannot be redacted (the bundle carries history as is; a name cannot be rewritten in a patch), so `redact`
+refuses those and says why.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from dataclasses import dataclass, field
 from detect_secrets.core.scan import scan_diff
 from detect_secrets.settings import default_settings
 
-from codeyard.handoff.collect import Collected
-from codeyard.handoff.git import git
+from codeyard.handoff.collect import Collected, display_name
+from codeyard.handoff.git import GitError, git
 
 CONTEXT_PATH = "--context"
 COMMIT_MESSAGE_PATH = "commit message"
@@ -44,10 +47,28 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("URL with password", r"\b[a-z][a-z0-9+.\-]*://[^\s:/@\"'<>]+:(?P<secret>[^\s@/\"'<>${}%*][^\s@/\"'<>]*)@"),
     )
 )
+_ASSIGNMENT_KIND = "Secret assignment"
+_ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][\w.\-]*)=(?P<bare>[^\s'\"`]+)(?:\s+#.*)?\s*$")
+"""`NAME=value` with nothing around the `=` and an unquoted value, as in `.env` files and shell scripts."""
+_ENV_FILE_ASSIGNMENT = re.compile(
+    r"^\s*(?:export\s+)?(?P<name>[A-Za-z_][\w.\-]*)\s*[=:]\s*"
+    r"(?:\"(?P<double>[^\"]+)\"|'(?P<single>[^']+)'|(?P<bare>[^\s'\"#]+))\s*(?:#.*)?$"
+)
+"""In `.env`-style files: also blanks around the `=`, and quoted values."""
+_SECRET_NAME = re.compile(r"(?i)PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIALS")
+_PLACEHOLDER = re.compile(
+    r"(?i)^(?:\$.*|<.*>|\{\{.*\}\}|\[.*\]|%.*|x+|\*+|\.+|-+|\d+|(?:your|my|some)[_\-].*|change[_\-]?me|placeholder"
+    r"|example|dummy|none|null|nil|true|false|todo|tbd|secret|password|(?:/|\./|\.\./|~/).*|.*://.*)$"
+)
+"""Values that are not secrets: references, placeholders, numbers, flags, paths and URLs (whose passwords the URL
+pattern finds)."""
+_MIN_ASSIGNED_SECRET = 6
 _KEY_END = re.compile(r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----")
 _HUNK = re.compile(r"^@@ -\d+(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 _TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-+/=]*")
 _PRINTABLE_RUN = re.compile(rb"[\x20-\x7e]{8,}")
+_UTF16_SAMPLE = 4096
+_COMMIT_DIFF_OPTIONS = ("-U3", "--no-color", "--no-ext-diff", "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/")
 _IS_INVALID_FILE = "detect_secrets.filters.common.is_invalid_file"
 
 
@@ -61,27 +82,39 @@ class Finding:
     secret_text: str = field(repr=False)
     commit: str | None = None
     binary: bool = False
+    name: str | None = None
+    """For a secret in a name: what the name is (`file name`, `branch name`, ...); `path` is then the name with the
+    secret replaced by `[REDACTED:<kind>]`."""
 
     @property
     def redactable(self) -> bool:
-        """Only text that is not yet committed can be rewritten before sending."""
-        return self.commit is None and not self.binary
+        """Only text that is not yet committed can be rewritten before sending; names and binary content cannot."""
+        return self.commit is None and not self.binary and self.name is None
 
     def location(self) -> str:
-        """`path:line`, `path (binary content)`, followed by `in commit <sha>` for unpushed commits."""
-        where = f"{self.path}:{self.line}" if self.line is not None else f"{self.path} (binary content)"
+        """`path:line`, `path (binary content)`, `file name <name>`, then `in commit <sha>` for unpushed commits."""
+        if self.name is not None:
+            where = f"{self.name} {self.path}"
+        elif self.line is not None:
+            where = f"{self.path}:{self.line}"
+        else:
+            where = f"{self.path} (binary content)"
         return f"{where} in commit {self.commit[:12]}" if self.commit else where
 
 
 class RedactionRefused(Exception):
-    """Some findings sit where redaction is impossible (binary content, unpushed commits)."""
+    """Some findings sit where redaction is impossible (binary content, names, unpushed commits)."""
 
     def __init__(self, findings: Sequence[Finding]) -> None:
         self.findings = list(findings)
         super().__init__(
-            "cannot redact secrets in binary content or in unpushed commits: "
+            "cannot redact secrets in binary content, in names or in unpushed commits: "
             + ", ".join(f"{f.location()} ({f.kind})" for f in self.findings)
         )
+
+
+class ScanError(Exception):
+    """The scan itself failed, so nothing can be sent (the message never quotes the scanned content)."""
 
 
 def scan(
@@ -90,20 +123,54 @@ def scan(
     """Every secret in the patch, its binary files, the unpushed commits (patches and messages), `context` and `task`.
 
     `known_secrets` maps a name (such as `DEVIN_API_KEY`) to a value that must never leave, found wherever it occurs.
+    Raises GitError when git fails, ScanError when anything else does.
     """
     known = {value: f"value of {name}" for name, value in (known_secrets or {}).items() if value}
+    try:
+        return _scan(collected, context, known, task)
+    except GitError:
+        raise
+    except Exception as exc:
+        # A scanner bug must stop the handoff with a plain message, and never print what was being scanned.
+        raise ScanError(f"the secret scan failed ({type(exc).__name__}), so nothing was sent") from exc
+
+
+def _scan(collected: Collected, context: str, known: Mapping[str, str], task: str) -> list[Finding]:
     patch = collected.patch.decode("utf-8", errors="replace")
     findings = _scan_diff(patch, known)
+    names: list[tuple[str, str, str | None]] = []
     for change in collected.files:
+        names += [("file name", path, None) for path in (change.path, change.old_path) if path]
         target = collected.repo_dir / change.path
         if change.binary and change.kind != "deleted" and target.is_file() and not target.is_symlink():
-            findings += _scan_binary(change.path, target.read_bytes(), known)
+            findings += _scan_binary(display_name(change.path), target.read_bytes(), known)
+    names += [("file name", item, None) for item in collected.not_sent]
+    named = (("branch name", collected.branch), ("upstream branch name", collected.upstream))
+    names += [(label, value, None) for label, value in (*named, ("remote URL", collected.remote_url)) if value]
     if collected.commits:
-        findings += _scan_commits(collected, known)
+        commit_findings, commit_names = _scan_commits(collected, known)
+        findings += commit_findings
+        names += commit_names
+    findings += _scan_names(names, known)
     for label, text in ((CONTEXT_PATH, context), (TASK_PATH, task)):
         if text:
             findings += _scan_diff(_as_new_file(label, text), known)
     return findings
+
+
+def _scan_names(names: Sequence[tuple[str, str, str | None]], known: Mapping[str, str]) -> list[Finding]:
+    """Findings in (label, name, commit) triples, each named by the name with its secrets replaced."""
+    unique: dict[tuple[str, str, str], Finding] = {}
+    for label, raw, commit in names:
+        name = display_name(raw)
+        matches = list(_match_line(name, known))
+        shown = name
+        for kind, start, end in sorted(matches, key=lambda match: match[2] - match[1], reverse=True):
+            shown = shown.replace(name[start:end], f"[REDACTED:{kind}]")
+        for kind, start, end in matches:
+            finding = Finding(shown, None, kind, name[start:end], commit=commit, name=label)
+            unique.setdefault((label, name, name[start:end]), finding)
+    return list(unique.values())
 
 
 def redact(collected: Collected, context: str, findings: Sequence[Finding]) -> tuple[Collected, str]:
@@ -113,8 +180,18 @@ def redact(collected: Collected, context: str, findings: Sequence[Finding]) -> t
         raise RedactionRefused(refused)
     replacements = _replacements(findings)
     lines = collected.patch.decode("utf-8", errors="surrogateescape").split("\n")
-    for index, _path, _line_no in _added_lines(lines):
-        lines[index] = "+" + _replace(lines[index][1:], replacements)
+    redacted_paths: set[str] = set()
+    for index, path, _line_no in _added_lines(lines):
+        line = "+" + _replace(lines[index][1:], replacements)
+        if line != lines[index]:
+            lines[index] = line
+            redacted_paths.add(path)
+    # `index <old>..<new>` names the blob of the original content: anyone could test guesses of the secret against
+    # it. A plain `git apply` never reads it, so it is zeroed for the files whose content changed.
+    for index, path in _blob_id_lines(lines):
+        if path in redacted_paths:
+            ids, _, mode = lines[index].removeprefix("index ").partition(" ")
+            lines[index] = "index " + re.sub(r"[0-9a-f]", "0", ids) + (f" {mode}" if mode else "")
     patch = "\n".join(lines).encode("utf-8", errors="surrogateescape")
     return dataclasses.replace(collected, patch=patch), _replace(context, replacements)
 
@@ -157,7 +234,7 @@ def _scan_diff(diff: str, known: Mapping[str, str], commit: str | None = None) -
         findings.append(Finding(path, line_no, kind, text, commit=commit))
 
     for position, (path, line_no, text) in enumerate(added):
-        for kind, start, end in _match_line(text, known):
+        for kind, start, end in _match_line(text, known, env_file=_is_env_file(path)):
             block = _key_block(added, position, start) if kind == "Private Key" else None
             keep(path, line_no, kind, start, end, block)
             if block is not None:
@@ -190,8 +267,8 @@ def _key_block(added: list[tuple[str, int, str]], position: int, start: int) -> 
     return "\n".join(block)
 
 
-def _match_line(text: str, known: Mapping[str, str]) -> Iterator[tuple[str, int, int]]:
-    """(kind, start, end) for each known value and high-signal pattern in one line."""
+def _match_line(text: str, known: Mapping[str, str], *, env_file: bool = False) -> Iterator[tuple[str, int, int]]:
+    """(kind, start, end) for each known value, high-signal pattern and secret-looking assignment in one line."""
     for value, kind in known.items():
         start = text.find(value)
         while start >= 0:
@@ -201,6 +278,18 @@ def _match_line(text: str, known: Mapping[str, str]) -> Iterator[tuple[str, int,
         for match in pattern.finditer(text):
             group = "secret" if "secret" in pattern.groupindex else 0
             yield kind, match.start(group), match.end(group)
+    assignment = (_ENV_FILE_ASSIGNMENT if env_file else _ASSIGNMENT).match(text)
+    if assignment and _SECRET_NAME.search(assignment["name"]):
+        group = next(name for name in ("double", "single", "bare") if assignment.groupdict().get(name))
+        value = assignment[group]
+        if len(value) >= _MIN_ASSIGNED_SECRET and not _PLACEHOLDER.match(value):
+            yield _ASSIGNMENT_KIND, assignment.start(group), assignment.end(group)
+
+
+def _is_env_file(path: str) -> bool:
+    """`.env`, `production.env`, `.env.local`: files of `NAME=value` lines."""
+    name = path.rsplit("/", 1)[-1]
+    return name == ".env" or name.endswith(".env") or name.startswith(".env.")
 
 
 def _detect_secrets(diff: str) -> Iterator[tuple[str, int, str, str]]:
@@ -213,43 +302,67 @@ def _detect_secrets(diff: str) -> Iterator[tuple[str, int, str, str]]:
 
 
 def _scan_binary(path: str, data: bytes, known: Mapping[str, str], commit: str | None = None) -> list[Finding]:
+    """Findings in the printable runs of binary content, and in its text when it is UTF-16 (binary to git)."""
     findings: list[Finding] = []
     for run in _PRINTABLE_RUN.finditer(data):
         text = run.group().decode("ascii")
         for kind, start, end in _match_line(text, known):
             findings.append(Finding(path, None, kind, text[start:end], commit=commit, binary=True))
+    decoded = _utf16_text(data)
+    if decoded is not None:
+        found = _scan_diff(_as_new_file(path, decoded), known)
+        findings += [dataclasses.replace(f, path=path, line=None, commit=commit, binary=True) for f in found]
     return findings
 
 
-def _scan_commits(collected: Collected, known: Mapping[str, str]) -> list[Finding]:
-    """Findings in each unpushed commit: its patch against its first parent, its binary files, its message."""
-    commit_range = [collected.head_sha, f"^{collected.base_sha}"] if collected.base_on_remote else [collected.head_sha]
+def _utf16_text(data: bytes) -> str | None:
+    """`data` decoded as UTF-16 when it starts with a byte order mark or has the NUL of every other byte of
+    ASCII text in UTF-16, else None."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data.decode("utf-16", errors="replace")
+    sample = data[:_UTF16_SAMPLE]
+    if len(sample) < 2:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for encoding, zeros, others in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros.count(0) >= 0.9 * len(zeros) and others.count(0) <= 0.1 * len(others):
+            return data.decode(encoding, errors="replace")
+    return None
+
+
+def _scan_commits(
+    collected: Collected, known: Mapping[str, str]
+) -> tuple[list[Finding], list[tuple[str, str, str | None]]]:
+    """Findings in each unpushed commit (its patch against its first parent, its binary files, its message), and
+    the (label, name, commit) of every file name it touches.
+
+    Commit by commit, so no separator can be confused with content (a text file may hold any byte).
+    """
     repo = collected.repo_dir
-    log = git(
-        repo, "log", "--reverse", "--diff-merges=first-parent", "-p", "-M", "--no-color", "--no-ext-diff",
-        "--no-textconv", "--src-prefix=a/", "--dst-prefix=b/", "--format=%x00%H%x00%B%x00", *commit_range, "--",
-    ).stdout.decode("utf-8", errors="replace").split("\0")  # fmt: skip
     findings: list[Finding] = []
-    for sha, message, patch in zip(log[1::3], log[2::3], log[3::3], strict=True):
+    names: list[tuple[str, str, str | None]] = []
+    for commit in collected.commits:
+        sha = commit.sha
+        show = ("show", "--diff-merges=first-parent", "--format=", *_COMMIT_DIFF_OPTIONS)
+        patch = git(repo, *show, "-p", "-M", sha, "--").stdout.decode("utf-8", errors="replace")
         findings += _scan_diff(patch, known, commit=sha)
+        message = git(repo, "show", "-s", "--format=%B", sha, "--").stdout.decode("utf-8", errors="replace")
         findings += _scan_diff(_as_new_file(COMMIT_MESSAGE_PATH, message), known, commit=sha)
-    stats = git(
-        repo, "log", "-z", "--no-renames", "--numstat", "--diff-merges=first-parent", "--format=%x01%H",
-        *commit_range, "--",
-    ).stdout.split(b"\0")  # fmt: skip
-    sha = ""
-    for record in stats:
-        if record.startswith(b"\x01"):
-            sha = record[1:].decode()
-        elif record.lstrip(b"\n").startswith(b"-\t-\t"):
-            path = record.lstrip(b"\n")[4:].decode(errors="surrogateescape")
-            blob = git(repo, "cat-file", "blob", f"{sha}:{path}", check=False)
-            if blob.returncode == 0:
-                findings += _scan_binary(path, blob.stdout, known, commit=sha)
+        stats = git(repo, *show, "--numstat", "-z", "--no-renames", sha, "--").stdout.split(b"\0")
+        for record in stats:
+            counts = record.lstrip(b"\n").split(b"\t", 2)
+            if len(counts) != 3:
+                continue
+            path = counts[2].decode(errors="surrogateescape")
+            names.append(("file name", path, sha))
+            if counts[:2] == [b"-", b"-"]:
+                blob = git(repo, "cat-file", "blob", f"{sha}:{path}", check=False)
+                if blob.returncode == 0:
+                    findings += _scan_binary(display_name(path), blob.stdout, known, commit=sha)
     unique: dict[tuple[str, str, str], Finding] = {}
     for finding in findings:
         unique.setdefault((finding.path, finding.kind, finding.secret_text), finding)
-    return list(unique.values())
+    return list(unique.values()), names
 
 
 def _as_new_file(label: str, text: str) -> str:
@@ -261,25 +374,47 @@ def _as_new_file(label: str, text: str) -> str:
 
 
 def _added_lines(lines: Sequence[str]) -> Iterator[tuple[int, str, int]]:
-    """(index in `lines`, path, line number in the new file) for each added line of a git diff split on newlines.
+    """(index in `lines`, path, line number in the new file) for each added line of a git diff split on newlines."""
+    for index, tag, path, line_no in _walk_diff(lines):
+        if tag == "+":
+            yield index, path, line_no
+
+
+def _blob_id_lines(lines: Sequence[str]) -> Iterator[tuple[int, str]]:
+    """(index in `lines`, path) of each file's `index <old>..<new>` header line."""
+    for index, tag, path, _line_no in _walk_diff(lines):
+        if tag == "index":
+            yield index, path
+
+
+def _walk_diff(lines: Sequence[str]) -> Iterator[tuple[int, str, str, int]]:
+    """(index in `lines`, tag, path, new line number) for each added line (tag `+`) and each `index` header line.
 
     Hunk headers give line counts, so content that looks like a header (`+++ x` added as `++ x`) is never misread.
+    An `index` line is reported once the file's `+++` line names its path.
     """
     path = ""
     old_left = new_left = line_no = 0
+    blob_ids: int | None = None
     for index, line in enumerate(lines):
         if old_left > 0 or new_left > 0:
             tag = line[:1]
             if tag == "+":
-                yield index, path, line_no
+                yield index, "+", path, line_no
                 line_no, new_left = line_no + 1, new_left - 1
             elif tag == "-":
                 old_left -= 1
             elif tag != "\\":
                 line_no, old_left, new_left = line_no + 1, old_left - 1, new_left - 1
+        elif line.startswith("diff --git "):
+            blob_ids = None
+        elif line.startswith("index ") and blob_ids is None:
+            blob_ids = index
         elif line.startswith("+++ "):
             target = line[4:].rstrip("\r\t").strip('"')
             path = target[2:] if target.startswith("b/") else target
+            if blob_ids is not None:
+                yield blob_ids, "index", path, 0
         elif hunk := _HUNK.match(line):
             old_left = int(hunk[1]) if hunk[1] is not None else 1
             line_no = int(hunk[2])

@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from codeyard.handoff.collect import Collected
 from codeyard.handoff.manifest import manifest_for
 from codeyard.handoff.prompt import compose_prompt
-from codeyard.sdk import Client
+from codeyard.sdk import APIError, Client
 from codeyard.sdk.types import SessionResponse
 
 TITLE_LENGTH = 80
+
+
+class SubmitError(Exception):
+    """The handoff could not be sent; the message says what, if anything, already reached the server."""
 
 
 @dataclass(frozen=True)
@@ -23,17 +27,34 @@ class Submitted:
 
 
 def submit(client: Client, task: str, context: str, tags: Sequence[str], collected: Collected) -> Submitted:
-    """Upload the bundle and the large or binary patch, then create the session tagged `handoff`."""
+    """Upload the bundle and the large or binary patch, then create the session tagged `handoff`.
+
+    Everything that can fail locally is done before the first request: the prompt is composed with stand-in links
+    and encoded, so a failure never leaves uploads behind. An upload failing says which attachments were uploaded.
+    """
     manifest = manifest_for(collected)
-    urls: dict[str, str] = {}
+    attachments: list[tuple[str, bytes]] = []
     if manifest.bundle is not None and collected.bundle is not None:
-        urls[manifest.bundle] = client.attachments.upload(collected.bundle, name=manifest.bundle).url
+        attachments.append((manifest.bundle, collected.bundle))
     if manifest.patch is not None:
-        urls[manifest.patch] = client.attachments.upload(collected.patch, name=manifest.patch).url
+        attachments.append((manifest.patch, collected.patch))
+    title = " ".join(task.split())[:TITLE_LENGTH]
+    stand_ins = {name: f"attachment:{name}" for name, _data in attachments}
+    try:
+        (compose_prompt(task, context, collected, manifest, stand_ins) + title).encode("utf-8")
+    except UnicodeEncodeError:
+        raise SubmitError("the task or the context is not valid UTF-8 text; nothing was sent") from None
+    urls: dict[str, str] = {}
+    for name, data in attachments:
+        try:
+            urls[name] = client.attachments.upload(data, name=name).url
+        except APIError as exc:
+            done = f"{', '.join(urls)} had been uploaded" if urls else "nothing had been uploaded"
+            raise SubmitError(f"uploading {name} failed: {exc} ({done}; no session was created)") from exc
     prompt = compose_prompt(task, context, collected, manifest, urls)
     session = client.sessions.create(
         prompt=prompt,
-        title=" ".join(task.split())[:TITLE_LENGTH],
+        title=title,
         tags=["handoff", *tags],
         repos=[collected.remote_url] if collected.remote_url else None,
     )

@@ -24,7 +24,7 @@ from codeyard.sdk.resources.playbooks import AsyncPlaybooks, Playbooks
 from codeyard.sdk.resources.schedules import AsyncSchedules, Schedules
 from codeyard.sdk.resources.secrets import AsyncSecrets, Secrets
 from codeyard.sdk.resources.sessions import AsyncSessions, Sessions
-from codeyard.sdk.types import Principal
+from codeyard.sdk.types import Page, Principal
 
 T = TypeVar("T")
 
@@ -88,11 +88,26 @@ class _BaseClient:
         if not response.is_success:
             raise status_error(response)
         try:
-            return call.parse(response)
+            result = call.parse(response)
         except (ValidationError, ValueError, KeyError, TypeError) as exc:
             raise APIResponseValidationError(
                 f"unexpected response to {call.method} {response.url.path}: {exc}", response=response
             ) from exc
+        # Asking again with the cursor just sent would return this same page forever.
+        if _repeats_cursor(call, result):
+            raise APIResponseValidationError(
+                f"unexpected response to {call.method} {response.url.path}: the next page's cursor is the one "
+                "just requested (the server repeats a page)",
+                response=response,
+            )
+        return result
+
+
+def _repeats_cursor(call: Call[Any], result: object) -> bool:
+    """Whether `result` is a page announcing more whose cursor is the one `call` asked with."""
+    if not isinstance(result, Page) or not result.has_next_page or result.end_cursor is None:
+        return False
+    return result.end_cursor == dict(call.query).get("after")
 
 
 def _connection_error(error: httpx2.RequestError) -> APIConnectionError:
@@ -101,6 +116,9 @@ def _connection_error(error: httpx2.RequestError) -> APIConnectionError:
     where = f"{error.request.method} {url}"
     if isinstance(error, httpx2.TimeoutException):
         return APITimeoutError(f"request timed out: {where}")
+    if isinstance(error, httpx2.LocalProtocolError):
+        # httpx's text for a request it refuses to send quotes the offending header, which may be the key.
+        return APIConnectionError(f"cannot send the request: {where}: it is not valid HTTP ({type(error).__name__})")
     return APIConnectionError(f"cannot reach the API: {where}: {error}")
 
 

@@ -1,6 +1,7 @@
 """Client settings: constructor arguments first, then the environment (the names devin-handoff uses)."""
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -13,6 +14,10 @@ from codeyard.sdk._version import __version__
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 USER_AGENT = f"codeyard-sdk/{__version__}"
+
+
+_HEADER_SAFE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?")
+"""What can follow `Bearer ` in a header: printable ASCII, no surrounding blanks."""
 
 
 @dataclass(frozen=True)
@@ -36,15 +41,19 @@ class ClientOptions:
         timeout: float | httpx2.Timeout,
     ) -> "ClientOptions":
         """Fill the unset settings from DEVIN_API_URL, DEVIN_API_KEY and DEVIN_ORG_ID."""
-        key = api_key or os.environ.get("DEVIN_API_KEY") or ""
+        # Surrounding whitespace is dropped: a key file saved with CRLF line ends leaves a `\r` that is not the key.
+        key = (api_key or os.environ.get("DEVIN_API_KEY") or "").strip()
         if not key:
             raise ConfigurationError(
                 "no API key: pass api_key= or set DEVIN_API_KEY "
                 "(a new codeyard server writes one to <data dir>/bootstrap.env)"
             )
-        url = base_url or os.environ.get("DEVIN_API_URL") or DEFAULT_BASE_URL
+        if not _HEADER_SAFE.fullmatch(key):
+            # Never quote the key: the message ends up on terminals and in logs.
+            raise ConfigurationError("the API key contains characters other than printable ASCII: check DEVIN_API_KEY")
+        url = (base_url or os.environ.get("DEVIN_API_URL") or DEFAULT_BASE_URL).strip()
         return cls(
-            base_url=url.rstrip("/"),
+            base_url=_checked_base_url(url),
             api_key=key,
             org_id=org_id or os.environ.get("DEVIN_ORG_ID") or None,
             max_retries=max_retries,
@@ -73,3 +82,16 @@ class ClientOptions:
         if call.authenticated and (call.url is None or self.is_api_url(self.url_for(call))):
             headers["Authorization"] = f"Bearer {self.api_key}"
         return headers
+
+
+def _checked_base_url(url: str) -> str:
+    """`url` without a trailing slash, once it is known to be an absolute http(s) URL httpx can send to."""
+    try:
+        parsed = httpx2.URL(url)
+    except httpx2.InvalidURL as exc:
+        raise ConfigurationError(f"the API URL {url!r} is not valid ({exc}): check DEVIN_API_URL") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError(
+            f"the API URL {url!r} must be an absolute http:// or https:// URL: check DEVIN_API_URL"
+        )
+    return url.rstrip("/")

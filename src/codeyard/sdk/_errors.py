@@ -1,7 +1,7 @@
 """The exceptions the SDK raises, and the one place that turns an HTTP error response into one.
 
     SDKError
-    ├── ConfigurationError        the client cannot be built (no API key)
+    ├── ConfigurationError        the client cannot be built (no or unusable API key, bad API URL)
     └── APIError                  a request to the API failed
         ├── APIStatusError        the server answered with a non-2xx status
         │   ├── BadRequestError           400
@@ -31,7 +31,7 @@ class SDKError(Exception):
 
 
 class ConfigurationError(SDKError):
-    """The client is missing a setting it needs (for example the API key)."""
+    """A setting is missing or unusable (no API key, a key that cannot go in a header, a URL that is not http(s))."""
 
 
 class APIError(SDKError):
