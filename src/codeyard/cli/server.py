@@ -14,6 +14,8 @@ import uvicorn
 from codeyard import logs
 from codeyard.api.app import Background, create_app
 from codeyard.config import Settings
+from codeyard.runner.embedded import build_runner
+from codeyard.scheduler.ticker import build_ticker
 from codeyard.services.container import Services
 from codeyard.services.identity import Bootstrap
 from codeyard.storage.db import Database, migrate
@@ -66,9 +68,6 @@ async def prepare(settings: Settings) -> tuple[Database, Services]:
 
 def background_parts(settings: Settings, services: Services) -> list[Background]:
     """The runner and the schedule ticker of this process (each may be switched off by a setting)."""
-    from codeyard.runner.embedded import build_runner
-    from codeyard.scheduler.ticker import build_ticker
-
     parts: list[Background] = []
     if settings.runner_enabled:
         parts.append(build_runner(settings, services))
