@@ -14,6 +14,7 @@ Errors:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ class ToolCall:
         """Build a call from the JSON text a provider returned, tolerating malformed text."""
         return cls(id=id, name=name, arguments=_json_object(raw_arguments) or {}, raw_arguments=raw_arguments)
 
-    @property
+    @functools.cached_property
     def has_valid_arguments(self) -> bool:
         """Whether the arguments the model sent were a JSON object (or absent)."""
         return not self.raw_arguments.strip() or _json_object(self.raw_arguments) is not None
