@@ -6,13 +6,16 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
+from codeyard.sandbox import bwrap_available
 from codeyard.sdk import Client
 from tests.conftest import start_server, stop_server
 from tests.fakes.model_server import FakeModelServer, Step
 from tests.runtime.conftest import runtime_env, settled, wait_for
 
 
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot start here: commands outlive a killed server")
 def test_kill_9_during_a_session_then_restart_resumes_it(tmp_path: Path, model_server: FakeModelServer) -> None:
     model_server.add_script(
         "TASK-CRASH",
