@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     git_base_url: str = "https://github.com"
     """``owner/repo`` entries in ``repos`` are cloned from ``{git_base_url}/owner/repo``."""
     allow_local_repos: bool | None = None
-    """Whether ``repos`` may name local paths; default: allowed in the embedded (SQLite) mode only."""
+    """Whether ``repos`` may name local paths; default: only in the embedded (SQLite) mode with one organization."""
     inactivity_timeout: float = 3600.0
     """Seconds a session waits for the user before it is suspended (``suspended`` / ``inactivity``)."""
     max_steps: int = 200
@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     scheduler_interval: float = 5.0
     runner_enabled: bool = True
     log_format: Literal["console", "json"] = "console"
+    clone_allow_private: bool = False
+    """Whether server-side clones may reach loopback, private and link-local addresses (and plain http)."""
+    clone_timeout: float = 600.0
+    """Longest one clone of a ``repos`` entry may take, in seconds."""
+    clone_max_bytes: int = Field(default=2 * 1024**3, ge=1)
+    """Largest a clone may grow in the workspace (objects and checkout), in bytes."""
+    bundle_max_bytes: int = Field(default=512 * 1024**2, ge=1)
+    """Largest git bundle the server reads or writes (handoff and hand-back), in bytes."""
+    workspace_retention_days: float = Field(default=7.0, ge=0)
+    """Days a finished, failed or suspended session keeps its workspace; then it is deleted (0 keeps them)."""
+    docs_enabled: bool = True
+    """Whether ``/docs`` serves the interactive API documentation (its assets are served locally)."""
 
     @property
     def resolved_database_url(self) -> str:
@@ -88,10 +100,6 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
-
-    @property
-    def local_repos_allowed(self) -> bool:
-        return self.is_sqlite if self.allow_local_repos is None else self.allow_local_repos
 
     def ensure_secret_key(self) -> str:
         """The configured key, else the one generated into the data dir at first start (mode 0600)."""

@@ -6,9 +6,10 @@ directly or through a symlink, is refused.
 
 import json
 import mimetypes
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 import jsonschema
@@ -16,7 +17,7 @@ import referencing.exceptions
 
 from codeyard.agent.journal import AgentEvent, Journal
 from codeyard.agent.model import ToolCall, ToolSpec
-from codeyard.sandbox import Sandbox, SandboxError
+from codeyard.sandbox import Sandbox, SandboxError, confine
 
 MAX_READ_CHARS = 60_000
 MAX_FILE_BYTES = 20 * 1024 * 1024
@@ -147,6 +148,8 @@ class Toolbox:
             result = ToolResult(f"error: {exc}")
         except (KeyError, TypeError, ValueError) as exc:
             result = ToolResult(f"error: bad arguments for {call.name}: {exc}")
+        except OSError as exc:  # a directory, a loop, a full disk: the model can act on it, the session goes on
+            result = ToolResult(f"error: {call.name} failed: {exc.strerror or type(exc).__name__}")
         result.text = self.redact(result.text)
         return result
 
@@ -160,17 +163,18 @@ class Toolbox:
                 return raw[len(root) + 1 :]
         return raw
 
-    def _path(self, relative: object) -> Path:
+    def _path(self, relative: object) -> PurePosixPath:
+        """The path relative to the workspace; every file operation then goes through ``sandbox.confine``, which
+        refuses symlinks, hard links and escapes (also those swapped in while it works)."""
         if not isinstance(relative, str) or not relative.strip():
             raise ToolError("`path` must be a non-empty string")
         raw = self._relative(relative.strip())
-        candidate = (self.workspace / raw).resolve()
-        if candidate != self.workspace and self.workspace not in candidate.parents:
+        if raw.startswith("/") or ".." in PurePosixPath(raw).parts:
             raise ToolError(f"{relative!r} is outside the workspace")
-        return candidate
+        return PurePosixPath(os.path.normpath(raw))
 
-    def _shown(self, path: Path) -> str:
-        return str(path.relative_to(self.workspace)) or "."
+    def _shown(self, path: PurePosixPath) -> str:
+        return str(path) or "."
 
     # -- tools ---------------------------------------------------------------------------------------------
     async def _run_command(self, args: dict[str, Any]) -> ToolResult:
@@ -195,11 +199,13 @@ class Toolbox:
 
     async def _read_file(self, args: dict[str, Any]) -> ToolResult:
         path = self._path(args["path"])
-        if not path.is_file():
-            raise ToolError(f"{args['path']!r} is not a file")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise ToolError("the file is too large to read whole: use run_command with head/sed/grep")
-        lines = path.read_text(errors="replace").splitlines(keepends=True)
+        try:
+            data = confine.read_bytes(self.workspace, path, max_bytes=MAX_FILE_BYTES)
+        except confine.ConfinementError as exc:
+            if "larger than" in str(exc):
+                raise ToolError("the file is too large to read whole: use run_command with head/sed/grep") from exc
+            raise
+        lines = data.decode(errors="replace").splitlines(keepends=True)
         start = max(1, int(args.get("start_line") or 1))
         count = int(args.get("max_lines") or len(lines))
         chosen = lines[start - 1 : start - 1 + max(0, count)]
@@ -211,9 +217,7 @@ class Toolbox:
     async def _write_file(self, args: dict[str, Any]) -> ToolResult:
         path = self._path(args["path"])
         content = str(args["content"])
-        existed = path.exists()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(content)
+        existed = confine.write_bytes(self.workspace, path, content.encode())
         verb = "updated" if existed else "created"
         return ToolResult(
             f"{verb} {self._shown(path)} ({len(content.encode())} bytes)",
@@ -222,18 +226,16 @@ class Toolbox:
 
     async def _edit_file(self, args: dict[str, Any]) -> ToolResult:
         path = self._path(args["path"])
-        if not path.is_file():
-            raise ToolError(f"{args['path']!r} is not a file")
         old, new = str(args["old"]), str(args["new"])
         if not old:
             raise ToolError("`old` must not be empty")
-        text = path.read_text()
+        text = confine.read_bytes(self.workspace, path, max_bytes=MAX_FILE_BYTES).decode()
         count = text.count(old)
         if count == 0:
             raise ToolError("`old` was not found in the file; read the file and copy the text exactly")
         if count > 1 and not args.get("replace_all"):
             raise ToolError(f"`old` occurs {count} times; add context to make it unique or set replace_all")
-        path.write_text(text.replace(old, new))
+        confine.write_bytes(self.workspace, path, text.replace(old, new).encode())
         shown = self._shown(path)
         return ToolResult(
             f"edited {shown}: replaced {count} occurrence(s)",
@@ -250,12 +252,14 @@ class Toolbox:
 
     async def _attach_file(self, args: dict[str, Any]) -> ToolResult:
         path = self._path(args["path"])
-        if not path.is_file():
-            raise ToolError(f"{args['path']!r} is not a file")
-        if path.stat().st_size > MAX_FILE_BYTES * 5:
-            raise ToolError("the file is too large to attach")
+        try:
+            data = confine.read_bytes(self.workspace, path, max_bytes=MAX_FILE_BYTES * 5)
+        except confine.ConfinementError as exc:
+            if "larger than" in str(exc):
+                raise ToolError("the file is too large to attach") from exc
+            raise
         name = str(args.get("name") or path.name)
-        url = await self.journal.attach(name, path.read_bytes())
+        url = await self.journal.attach(name, data)
         kind = mimetypes.guess_type(name)[0] or "file"
         return ToolResult(f"attached {name} ({kind}): {url}")
 

@@ -16,7 +16,7 @@ import structlog
 from codeyard.agent.model import Model, ModelError
 from codeyard.agent.providers.factory import ModelConfig, create_model
 from codeyard.config import Settings
-from codeyard.runner.session_run import SessionRun
+from codeyard.runner.session_run import SessionRun, local_repos_allowed
 from codeyard.sandbox.cgroup import pid_alive
 from codeyard.services.container import Services
 
@@ -77,6 +77,14 @@ class EmbeddedRunner:
             asyncio.create_task(self._claim_loop(), name="runner-claim"),
             asyncio.create_task(self._watch_loop(), name="runner-watch"),
         ]
+        if not await local_repos_allowed(self.settings, self.services):
+            log.info(
+                "local repositories are off: sessions clone remote URLs only",
+                reason="set by CODEYARD_ALLOW_LOCAL_REPOS"
+                if self.settings.allow_local_repos is not None
+                else "more than one organization exists, or the database is not SQLite; "
+                "CODEYARD_ALLOW_LOCAL_REPOS=true turns them on",
+            )
         log.info(
             "runner started",
             runner_id=self.runner_id,

@@ -1,6 +1,7 @@
 """One claimed session from its stored state to the next rest point: prepare, run one agent turn, settle."""
 
 import asyncio
+import functools
 import time
 from pathlib import Path
 
@@ -11,10 +12,10 @@ from codeyard.agent.model import Model, ModelError
 from codeyard.agent.tools import Toolbox
 from codeyard.config import Settings
 from codeyard.handoff.apply import HandoffApplyError, apply_handoff, parse_manifest
-from codeyard.runner import context, workspace
+from codeyard.runner import clone, context, workspace
 from codeyard.runner.journal import DbJournal
 from codeyard.runner.redaction import Redactor
-from codeyard.sandbox import SANDBOX_WORKSPACE, Sandbox, SandboxError, create_sandbox
+from codeyard.sandbox import SANDBOX_WORKSPACE, Sandbox, SandboxError, confine, create_sandbox
 from codeyard.services.container import Services
 from codeyard.services.runs import ACU_SECONDS, LeaseLostError
 from codeyard.storage.tables import AgentSessionRow
@@ -26,6 +27,14 @@ NO_MODEL = (
     "(for example openai:gpt-4o-mini or anthropic:claude-sonnet-4-5) and CODEYARD_MODEL_API_KEY, then you "
     "can send a message to retry."
 )
+
+
+async def local_repos_allowed(settings: Settings, services: Services) -> bool:
+    """``CODEYARD_ALLOW_LOCAL_REPOS`` when set; else only in the embedded (SQLite) mode with one organization, since
+    a local path names the host's files, which every organization would reach."""
+    if settings.allow_local_repos is not None:
+        return settings.allow_local_repos
+    return settings.is_sqlite and len(await services.identity.list_orgs()) <= 1
 
 
 class SessionRun:
@@ -107,8 +116,13 @@ class SessionRun:
             list(row.repos),
             files,
             git_base_url=self.settings.git_base_url,
-            allow_local=self.settings.local_repos_allowed,
+            allow_local=await local_repos_allowed(self.settings, self.services),
             data_dir=self.settings.data_dir,
+            policy=clone.ClonePolicy(
+                allow_private=self.settings.clone_allow_private,
+                timeout=self.settings.clone_timeout,
+                max_bytes=self.settings.clone_max_bytes,
+            ),
         )
         self.sandbox = create_sandbox(
             self.root,
@@ -163,6 +177,9 @@ class SessionRun:
         repo_dir = ws.repos.get(manifest.remote_url or "") if manifest.remote_url else None
         if repo_dir is None:
             repo_dir = self.root / "repo"
-            repo_dir.mkdir(exist_ok=True)
+            with confine.open_dir(self.root, "repo", create=True):
+                pass  # made without following a link planted where it belongs
         files = {path.name: path for path in ws.files}
-        return await asyncio.to_thread(apply_handoff, repo_dir, manifest, files)
+        return await asyncio.to_thread(
+            functools.partial(apply_handoff, max_bundle_bytes=self.settings.bundle_max_bytes), repo_dir, manifest, files
+        )

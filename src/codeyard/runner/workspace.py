@@ -1,19 +1,21 @@
 """A session's workspace: one directory with its repositories cloned and the user's files placed in it."""
 
 import asyncio
-import filecmp
 import os
 import re
 import shutil
+import stat
+import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from codeyard.errors import CodeyardError
+from codeyard.runner import clone
+from codeyard.sandbox import confine
 
 GIT_TIMEOUT = 600.0
 _OWNER_REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 _REMOTE = re.compile(r"^(https?|ssh|git)://[^\s]+$|^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:[^\s]+$")
-_SAFE_GIT = ("-c", "protocol.ext.allow=never", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 
 
 class WorkspaceError(CodeyardError):
@@ -32,7 +34,8 @@ class Workspace:
 def resolve_repo(entry: str, git_base_url: str, allow_local: bool, forbidden: Path | None = None) -> str:
     """The URL to clone for a ``repos`` entry: a git URL, ``owner/repo`` on the configured host, or a local path.
 
-    A local path inside ``forbidden`` (the server's data dir, which holds every org's workspaces) is refused.
+    A local path whose git data lies inside ``forbidden`` (the server's data dir, which holds every org's
+    workspaces) is refused, also when it gets there through a ``gitdir:`` file, ``commondir`` or alternates.
     """
     entry = entry.strip()
     if entry.startswith("-") or any(ch in entry for ch in "\n\r\0"):
@@ -45,12 +48,56 @@ def resolve_repo(entry: str, git_base_url: str, allow_local: bool, forbidden: Pa
         path = Path(entry.removeprefix("file://")).resolve()
         if not path.exists():
             raise WorkspaceError(f"the local repository {entry[:100]} does not exist")
-        if forbidden is not None and (path == forbidden.resolve() or forbidden.resolve() in path.parents):
-            raise WorkspaceError(f"{entry[:100]} is inside the server's data directory")
+        if forbidden is not None:
+            guard = forbidden.resolve()
+            for place in [path, *git_data_dirs(path)]:
+                if place == guard or guard in place.parents:
+                    raise WorkspaceError(f"{entry[:100]} is inside the server's data directory")
         return str(path)
     if _OWNER_REPO.match(entry) and ".." not in entry:
         return f"{git_base_url.rstrip('/')}/{entry}"
     raise WorkspaceError(f"{entry[:100]!r} is not a git URL, an owner/repo name or an allowed local path")
+
+
+def git_data_dirs(path: Path) -> list[Path]:
+    """Every directory git reads for the local repository at ``path``: its git dir (through a ``gitdir:`` file),
+    the ``commondir`` of a linked worktree, and the object stores named in ``objects/info/alternates``."""
+    found: list[Path] = []
+    dot_git = path / ".git"
+    start = path
+    if dot_git.is_dir():
+        start = dot_git.resolve()
+    elif dot_git.is_file() or path.is_file():
+        start = _gitdir_file(dot_git if dot_git.is_file() else path)
+    pending = [start]
+    while pending and len(found) < 20:
+        git_dir = pending.pop()
+        if git_dir in found:
+            continue
+        found.append(git_dir)
+        common = git_dir / "commondir"
+        if common.is_file():
+            pending.append((git_dir / _first_line(common)).resolve())
+        alternates = git_dir / "objects" / "info" / "alternates"
+        if alternates.is_file():
+            for line in alternates.read_text(errors="replace").splitlines()[:20]:
+                if line.strip() and not line.startswith("#"):
+                    objects = (git_dir / "objects" / line.strip()).resolve()
+                    found.append(objects)
+                    pending.append(objects.parent)
+    return found
+
+
+def _first_line(path: Path) -> str:
+    with open(path, errors="replace") as handle:
+        return handle.readline(4096).strip()
+
+
+def _gitdir_file(path: Path) -> Path:
+    line = _first_line(path)
+    if not line.startswith("gitdir:"):
+        raise WorkspaceError(f"{str(path)[:100]} is not a git repository")
+    return (path.parent / line.removeprefix("gitdir:").strip()).resolve()
 
 
 def _dir_name(url: str, taken: set[str]) -> str:
@@ -64,26 +111,26 @@ def _dir_name(url: str, taken: set[str]) -> str:
 
 
 async def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> str:
-    """Run git without a terminal, hooks or the ``ext::`` transport; ``WorkspaceError`` with its message on failure."""
-    env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SSH_AUTH_SOCK", "TMPDIR")}
-    env |= {"GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": "https:http:ssh:git:file", "GIT_ASKPASS": "/bin/false"}
-    process = await asyncio.create_subprocess_exec(
-        "git",
-        *_SAFE_GIT,
-        *args,
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), timeout)
-    except (TimeoutError, asyncio.CancelledError):
-        process.kill()
-        await process.wait()
-        raise
+    """Run git without a terminal, hooks, the ``ext::`` transport, credential helpers or the server's own
+    environment and configuration; ``WorkspaceError`` with its message on failure."""
+    with tempfile.TemporaryDirectory(prefix="codeyard-git-home-") as home:
+        process = await asyncio.create_subprocess_exec(
+            "git",
+            *clone.safe_config(),
+            *args,
+            cwd=cwd,
+            env=clone.clean_env(home),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            out, _ = await asyncio.wait_for(process.communicate(), timeout)
+        except (TimeoutError, asyncio.CancelledError):
+            process.kill()
+            await process.wait()
+            raise
     text = out.decode(errors="replace").strip()
     if process.returncode != 0:
         raise WorkspaceError(f"git {args[0]} failed: {text[-500:] or f'exit code {process.returncode}'}")
@@ -98,41 +145,95 @@ async def prepare(
     git_base_url: str,
     allow_local: bool,
     data_dir: Path | None = None,
+    policy: clone.ClonePolicy | None = None,
 ) -> Workspace:
-    """Create (or, on resume, complete) the workspace: clone missing repos, copy missing attachments."""
+    """Create (or, on resume, complete) the workspace: clone missing repos, copy missing attachments.
+
+    On resume the agent has had the workspace to itself: nothing in it is followed (a repository directory, its
+    ``.git`` or ``attachments/`` replaced by a symlink is refused), see ``codeyard.sandbox.confine``.
+    """
     root.mkdir(parents=True, exist_ok=True)
+    policy = policy or clone.ClonePolicy()
     workspace = Workspace(root)
     taken: set[str] = set()
-    for entry in dict.fromkeys(repos):  # the same entry twice is one clone
-        url = resolve_repo(entry, git_base_url, allow_local, data_dir)
-        target = root / _dir_name(url, taken)
-        if not (target / ".git").exists():
-            if target.exists():
-                shutil.rmtree(target)
-            partial = root / f".{target.name}.cloning"
-            if partial.exists():
-                shutil.rmtree(partial)
-            await git("clone", "--quiet", "--", url, str(partial))
-            partial.rename(target)
-        workspace.repos[entry] = target
-    if attachments:
-        folder = root / "attachments"
-        folder.mkdir(exist_ok=True)
-        for name, source in attachments:
+    try:
+        for entry in dict.fromkeys(repos):  # the same entry twice is one clone
+            url = resolve_repo(entry, git_base_url, allow_local, data_dir)
+            name = _dir_name(url, taken)
+            if not _cloned(root, name):
+                await _clone(root, name, entry, url, policy)
+            workspace.repos[entry] = root / name
+        for file_name, source in attachments:
             if source.exists():
-                workspace.files.append(_place(folder, name, source))
+                workspace.files.append(_place(root, file_name, source))
+    except (confine.ConfinementError, clone.CloneError) as exc:
+        raise WorkspaceError(str(exc)) from exc
     return workspace
 
 
-def _place(folder: Path, name: str, source: Path) -> Path:
+def _cloned(root: Path, name: str) -> bool:
+    """Whether ``root/name`` is a clone to reuse: a real directory with a real ``.git`` directory."""
+    info = confine.lstat(root, name)
+    if info is None:
+        return False
+    if not stat.S_ISDIR(info.st_mode):
+        raise WorkspaceError(f"{name} in the workspace is no longer a directory (a symbolic link?); it is not used")
+    git_dir = confine.lstat(root, f"{name}/.git")
+    if git_dir is not None and not stat.S_ISDIR(git_dir.st_mode):
+        raise WorkspaceError(f"{name}/.git in the workspace is not a directory (a link or gitdir file?); not used")
+    return git_dir is not None
+
+
+def _remove(root: Path, name: str) -> None:
+    """Remove ``root/name`` whatever it is, never following a link (``shutil.rmtree`` works on fds)."""
+    info = confine.lstat(root, name)
+    if info is None:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        shutil.rmtree(root / name)
+    else:
+        (root / name).unlink()
+
+
+async def _clone(root: Path, name: str, entry: str, url: str, policy: clone.ClonePolicy) -> None:
+    _remove(root, name)
+    partial = f".{name}.cloning"
+    _remove(root, partial)
+    if url.startswith("/"):
+        await clone.clone_local(Path(url), root / partial, policy, shown=entry[:300])
+    else:
+        await clone.clone_remote(url, root / partial, policy, shown=clone.shown_url(entry))
+    (root / partial).rename(root / name)
+
+
+def _place(root: Path, name: str, source: Path) -> Path:
     """``attachments/<name>``; another file of the same name becomes ``<stem>-2<suffix>`` and so on. A file already
-    placed (same content, on resume) is reused, so each upload has one stable path."""
+    placed (same content, on resume) is reused, so each upload has one stable path. Nothing is written through a
+    link: see ``codeyard.sandbox.confine``."""
     stem, suffix = Path(name).stem, Path(name).suffix
     for n in range(1, 1000):
-        target = folder / (name if n == 1 else f"{stem}-{n}{suffix}")
-        if not target.exists():
-            shutil.copyfile(source, target)
-            return target
-        if filecmp.cmp(target, source, shallow=False):
-            return target
+        relative = PurePosixPath("attachments", name if n == 1 else f"{stem}-{n}{suffix}")
+        try:
+            confine.write_bytes(root, relative, source, exclusive=True)
+            return root / relative
+        except FileExistsError:
+            if _same(root, relative, source):
+                return root / relative
     raise WorkspaceError(f"too many attachments named {name[:100]}")
+
+
+def _same(root: Path, relative: PurePosixPath, source: Path) -> bool:
+    """Whether the workspace file holds exactly ``source``'s content (a link or anything but a file: no)."""
+    size = source.stat().st_size
+    try:
+        with confine.open_file(root, relative) as placed, open(source, "rb") as original:
+            if os.fstat(placed.fileno()).st_size != size:
+                return False
+            while True:
+                a, b = placed.read(1024 * 1024), original.read(1024 * 1024)
+                if a != b:
+                    return False
+                if not a:
+                    return True
+    except confine.ConfinementError:
+        return False
