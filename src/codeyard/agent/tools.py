@@ -4,6 +4,7 @@ File tools work on the host side of the workspace, confined to it: a path that l
 directly or through a symlink, is refused.
 """
 
+import asyncio
 import json
 import mimetypes
 import os
@@ -15,6 +16,7 @@ from typing import Any
 import jsonschema
 import referencing.exceptions
 
+from codeyard.agent import output_schema
 from codeyard.agent.journal import AgentEvent, Journal
 from codeyard.agent.model import ToolCall, ToolSpec
 from codeyard.sandbox import Sandbox, SandboxError, confine
@@ -267,7 +269,8 @@ class Toolbox:
         assert self.output_schema is not None
         output = args["output"]
         try:
-            jsonschema.Draft7Validator(self.output_schema).validate(output)
+            # RE2 keeps user patterns linear; the thread keeps a large output off the event loop
+            await asyncio.to_thread(output_schema.validate, self.output_schema, output)
         except jsonschema.ValidationError as exc:
             path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
             raise ToolError(f"the output does not match the schema at {path}: {exc.message}") from exc

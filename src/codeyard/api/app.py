@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from codeyard import __version__
-from codeyard.api import errors
+from codeyard.api import docs, errors
 from codeyard.api.body_limit import BodyLimitMiddleware
 from codeyard.api.deps import org_in_path
 from codeyard.api.ratelimit import RateLimiter
@@ -62,7 +62,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
         description="Self-hosted autonomous coding sessions behind a Devin-API-v3-compatible HTTP API.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
-        docs_url="/docs",
+        docs_url=None,
         redoc_url=None,
     )
     app.state.codeyard = AppState(settings, services, RateLimiter(settings.rate_limit, settings.auth_failure_limit))
@@ -77,6 +77,8 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
         app.include_router(router, prefix="/v3/organizations/{org_id}", dependencies=[Depends(org_in_path)])
     app.include_router(attachments.public_router)
     app.include_router(pages.router)
+    if settings.docs_enabled:
+        docs.install(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

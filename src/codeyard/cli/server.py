@@ -1,6 +1,7 @@
 """``codeyard serve``: migrate, bootstrap on first start, then the API with the runner and the ticker."""
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -45,10 +46,38 @@ def write_bootstrap_files(settings: Settings, boot: Bootstrap) -> tuple[Path, Pa
     return json_path, env_path
 
 
+PRIVATE_FILES = ("codeyard.db", "codeyard.db-wal", "codeyard.db-shm", "secret_key", "bootstrap.json", "bootstrap.env")
+
+
+def secure_data_dir(data_dir: Path) -> None:
+    """The data dir and what the server keeps in it are the server user's alone: directories 0700, files 0600
+    (the database, keys, bootstrap files, attachments), also when an older version left them world-readable.
+    Workspaces are not walked: their content belongs to the sessions."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for folder in (data_dir, data_dir / "attachments", data_dir / "workspaces"):
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if not folder.is_symlink():
+            folder.chmod(0o700)
+    for name in PRIVATE_FILES:
+        _private(data_dir / name, 0o600)
+    for parent, dirs, files in os.walk(data_dir / "attachments"):
+        for name in dirs:
+            _private(Path(parent) / name, 0o700)
+        for name in files:
+            _private(Path(parent) / name, 0o600)
+
+
+def _private(path: Path, mode: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if not path.is_symlink():
+            path.chmod(mode)
+
+
 async def prepare(settings: Settings) -> tuple[Database, Services]:
-    """Schema up to date, secret key present, first-start bootstrap done."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    """Schema up to date, secret key present, first-start bootstrap done, the data dir private."""
+    secure_data_dir(settings.data_dir)
     await asyncio.to_thread(migrate, settings.resolved_database_url)
+    secure_data_dir(settings.data_dir)  # the database file migrate may just have created
     db = Database(settings.resolved_database_url)
     services = Services(settings, db)
     boot = await services.identity.bootstrap()
@@ -77,6 +106,7 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
 
 
 async def serve_async(settings: Settings) -> None:
+    os.umask(0o077)  # what the server creates (database journals, clones, bundles) is its user's alone
     db, services = await prepare(settings)
     app = create_app(settings, services, background=background_parts(settings, services))
     config = uvicorn.Config(

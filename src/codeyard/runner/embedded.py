@@ -16,6 +16,7 @@ import structlog
 from codeyard.agent.model import Model, ModelError
 from codeyard.agent.providers.factory import ModelConfig, create_model
 from codeyard.config import Settings
+from codeyard.runner import retention
 from codeyard.runner.session_run import SessionRun, local_repos_allowed
 from codeyard.sandbox.cgroup import pid_alive
 from codeyard.services.container import Services
@@ -129,6 +130,7 @@ class EmbeddedRunner:
         """Renew leases, stop sessions stopped elsewhere, count working time, suspend idle waits."""
         last_renew = 0.0
         last_sweep = 0.0
+        last_retention = -retention.SWEEP_INTERVAL
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(POLL)
@@ -147,6 +149,14 @@ class EmbeddedRunner:
                 if now - last_sweep >= 10:
                     await self.services.runs.sweep_inactive(self.settings.inactivity_timeout)
                     last_sweep = now
+                if now - last_retention >= retention.SWEEP_INTERVAL:
+                    last_retention = now
+                    await retention.sweep_workspaces(
+                        self.settings.data_dir / "workspaces",
+                        self.services.runs,
+                        self.settings.workspace_retention_days,
+                        skip=set(self.tasks),
+                    )
             except Exception:
                 log.exception("runner watch failed")
 

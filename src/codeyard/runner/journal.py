@@ -96,11 +96,19 @@ class DbJournal:
         return StepState(None, control.pending_messages)
 
     async def attach(self, name: str, data: bytes) -> str:
-        att = await self.runs.attach(self.session_id, self.org_id, name, data, None)
+        """Store a file the agent attaches; a text file is redacted like everything else stored."""
+        if self.redact:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            else:
+                data = self.redact(text).encode("utf-8")
+        att = await self.runs.attach(self.session_id, self.org_id, self.redact(name), data, None)
         return self.runs.attachments.signed_url(att)
 
     async def set_structured_output(self, value: Any) -> None:
-        await self.runs.set_structured_output(self.session_id, self.runner_id, value)
+        await self.runs.set_structured_output(self.session_id, self.runner_id, _redacted(value, self.redact))
 
 
 def _redacted(value: Any, redact: Redactor) -> Any:

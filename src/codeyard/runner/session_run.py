@@ -2,6 +2,7 @@
 
 import asyncio
 import functools
+import re
 import time
 from pathlib import Path
 
@@ -35,6 +36,9 @@ async def local_repos_allowed(settings: Settings, services: Services) -> bool:
     if settings.allow_local_repos is not None:
         return settings.allow_local_repos
     return settings.is_sqlite and len(await services.identity.list_orgs()) <= 1
+
+
+_ENDPOINT = re.compile(r"the model at \S+")
 
 
 class SessionRun:
@@ -85,7 +89,8 @@ class SessionRun:
         except LeaseLostError:
             log.info("session taken over or stopped", session_id=sid)
         except ModelError as exc:
-            await self.runs.fail(sid, self.runner_id, f"I had to stop: the model failed. {exc}")
+            log.warning("model failed", session_id=sid, error=str(exc))
+            await self.runs.fail(sid, self.runner_id, f"I had to stop: the model failed. {self._scrub(str(exc))}")
         except (workspace.WorkspaceError, SandboxError, HandoffApplyError) as exc:
             await self.runs.fail(sid, self.runner_id, f"I could not prepare the workspace: {exc}")
         except Exception as exc:  # the process edge of one session: record it, keep the runner alive
@@ -98,10 +103,16 @@ class SessionRun:
                 await self.sandbox.kill_all()
             await asyncio.shield(self.count_time())
 
+    def _scrub(self, text: str) -> str:
+        """A model error as the user sees it: without the model's address (an internal URL, perhaps with a key)."""
+        if self.settings.model_base_url:
+            text = text.replace(self.settings.model_base_url.rstrip("/"), "the model server")
+        return _ENDPOINT.sub("the model", text)
+
     async def _run(self) -> None:
         sid, row = self.row.id, self.row
         if self.model is None:
-            await self.runs.fail(sid, self.runner_id, self.model_problem or NO_MODEL)
+            await self.runs.fail(sid, self.runner_id, self._scrub(self.model_problem or NO_MODEL))
             return
         secrets = await self.services.secrets.resolve(row.org_id, row.secret_ids)
         pairs = [(s.key, s.value, s.is_sensitive) for s in secrets]

@@ -20,7 +20,22 @@ from codeyard.storage.tables import Attachment, SessionAttachment
 
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _URL_PATH = re.compile(rf"/(?:files|attachments)/(?P<id>{_UUID})/(?P<name>[^/]+)$")
-ATTACHMENT_LINE = re.compile(r'^\s*ATTACHMENT:\s*"(?P<url>[^"\r\n]{1,4096})"\s*$', re.MULTILINE)
+ATTACHMENT_LINE = re.compile(r'\s*ATTACHMENT:\s*"(?P<url>[^"\r\n]{1,4096})"\s*')
+"""One line (``fullmatch``) that names an attachment; applied per line, never across a whole text."""
+
+
+def attachment_line_urls(text: str) -> list[str]:
+    """The URLs of the text's ``ATTACHMENT:"<url>"`` lines, found line by line (linear in the text: a pattern
+    over the whole text with ``MULTILINE`` was quadratic in its newlines)."""
+    urls: list[str] = []
+    for line in text.splitlines():
+        if "ATTACHMENT:" in line:
+            match = ATTACHMENT_LINE.fullmatch(line)
+            if match is not None:
+                urls.append(match["url"])
+    return urls
+
+
 _CHUNK = 1024 * 1024
 
 
@@ -96,13 +111,13 @@ class Attachments:
     ) -> Attachment:
         attachment_id = str(uuid.uuid4())
         folder = self.root / org_id
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         final = folder / attachment_id
         partial = folder / f".{attachment_id}.part"
         digest = hashlib.sha256()
         size = 0
         try:
-            with open(partial, "wb") as out:
+            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb") as out:
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > self.max_bytes:

@@ -25,6 +25,8 @@ class Permission(StrEnum):
     MANAGE_SCHEDULES = "ManageOrgSchedules"
     MANAGE_SECRETS = "ManageOrgSecrets"
     MANAGE_SERVICE_USERS = "ManageOrgServiceUsers"
+    IMPERSONATE_USERS = "ImpersonateOrgSessions"
+    """Act for another user (``create_as_user_id``, ``message_as_user_id``): org_admin and above."""
 
 
 _MEMBER = frozenset(
@@ -43,6 +45,7 @@ _ORG_ADMIN = _MEMBER | {
     Permission.MANAGE_SCHEDULES,
     Permission.MANAGE_SECRETS,
     Permission.MANAGE_SERVICE_USERS,
+    Permission.IMPERSONATE_USERS,
 }
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ENTERPRISE_ADMIN: frozenset(Permission),

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeyard.domain.ids import new_id
 from codeyard.domain.lifecycle import SessionState, SessionStatus, StatusDetail, TransitionError
+from codeyard.domain.queue import fair_order
 from codeyard.errors import ConflictError, NotFoundError
 from codeyard.services.attachments import Attachments
 from codeyard.services.clock import Clock, system_clock
@@ -71,17 +72,35 @@ class Runs:
         )
         return unclaimed | stale
 
+    async def _next_candidate(self, s: AsyncSession, now: float) -> str | None:
+        """A session whose runner's lease ran out first (it was already running), else the next in the fair order
+        across organizations (``domain.queue``)."""
+        t = AgentSessionRow
+        open_rows = self._runnable(now) & t.is_archived.is_(False)
+        stale = await s.scalar(select(t.id).where(open_rows, t.claimed_by.is_not(None)).order_by(t.pk).limit(1))
+        if stale is not None:
+            return str(stale)
+        waiting = [
+            (row.id, row.org_id)
+            for row in await s.execute(select(t.id, t.org_id).where(open_rows, t.claimed_by.is_(None)).order_by(t.pk))
+        ]
+        if not waiting:
+            return None
+        running = {
+            row.org_id: int(row.n)
+            for row in await s.execute(
+                select(t.org_id, func.count().label("n")).where(t.claimed_by.is_not(None)).group_by(t.org_id)
+            )
+        }
+        return fair_order(waiting, running)[0]
+
     async def claim_next(self, runner_id: str, lease: float) -> AgentSessionRow | None:
-        """Take the oldest runnable session (FIFO), or one whose runner's lease ran out; atomic across processes."""
+        """Take the next runnable session (round-robin across organizations), or one whose runner's lease ran
+        out; atomic across processes."""
         now = self.clock()
         for _ in range(5):
             async with self.db.read() as s:
-                candidate = await s.scalar(
-                    select(AgentSessionRow.id)
-                    .where(self._runnable(now), AgentSessionRow.is_archived.is_(False))
-                    .order_by(AgentSessionRow.pk)
-                    .limit(1)
-                )
+                candidate = await self._next_candidate(s, now)
             if candidate is None:
                 return None
             async with self.db.write() as s:
@@ -178,6 +197,32 @@ class Runs:
                     reason=f"suspended after waiting {int(timeout)} s for the user",
                 )
         return [r.id for r in rows]
+
+    async def expired_workspaces(self, session_ids: Sequence[str], days: float) -> tuple[list[str], list[str]]:
+        """Of the sessions with a workspace on disk: those finished, failed or suspended (and not held) for more
+        than ``days``, and those that no longer exist at all."""
+        cutoff = self.clock() - days * 86400
+        done = [S.EXIT.value, S.ERROR.value, S.SUSPENDED.value]
+        t = AgentSessionRow
+        async with self.db.read() as s:
+            known = set(await s.scalars(select(t.id).where(t.id.in_(session_ids))))
+            expired = await s.scalars(
+                select(t.id).where(
+                    t.id.in_(session_ids), t.status.in_(done), t.claimed_by.is_(None), t.updated_at < cutoff
+                )
+            )
+            return list(expired), [sid for sid in session_ids if sid not in known]
+
+    async def note_workspace_deleted(self, session_id: str, days: float) -> None:
+        async with self.db.write() as s:
+            add_event(
+                s,
+                session_id,
+                "workspace_deleted",
+                Category.LIFECYCLE,
+                f"workspace deleted after {days:g} days without activity (retention); a new message starts afresh",
+                now=self.clock(),
+            )
 
     async def queue_length(self) -> int:
         async with self.db.read() as s:

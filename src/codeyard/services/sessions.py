@@ -16,8 +16,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from codeyard.domain.ids import new_id, new_session_id, normalize_session_id
 from codeyard.domain.lifecycle import RUNNABLE, SessionState, SessionStatus, StatusDetail, TransitionError
+from codeyard.domain.queue import fair_order
 from codeyard.errors import FieldError, InvalidTransitionError, NotFoundError
-from codeyard.services.attachments import ATTACHMENT_LINE, Attachments
+from codeyard.services.attachments import ATTACHMENT_LINE, Attachments, attachment_line_urls
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher
@@ -83,7 +84,7 @@ def make_title(prompt: str) -> str:
     """A title from the prompt's first meaningful line, at most 80 characters."""
     for line in prompt.splitlines():
         line = line.strip()
-        if line and not ATTACHMENT_LINE.match(line):
+        if line and not ATTACHMENT_LINE.fullmatch(line):
             return line if len(line) <= 80 else line[:79].rstrip() + "…"
     return "Untitled session"
 
@@ -134,7 +135,7 @@ class Sessions:
         session_id = new_session_id()
         async with self.db.write() as s:
             playbook_id = await self._check_refs(s, org_id, spec)
-            urls = [*spec.attachment_urls, *(m["url"] for m in ATTACHMENT_LINE.finditer(spec.prompt))]
+            urls = [*spec.attachment_urls, *attachment_line_urls(spec.prompt)]
             files = await self.attachments.resolve_urls(s, org_id, urls, "attachment_urls")
             row = AgentSessionRow(
                 id=session_id,
@@ -228,16 +229,8 @@ class Sessions:
             row = _find(s, org_id, session_id)
             if row.status not in RUNNABLE or row.claimed_by is not None:
                 return row, None
-            ahead = s.scalar(
-                select(func.count())
-                .select_from(AgentSessionRow)
-                .where(
-                    AgentSessionRow.status.in_([st.value for st in RUNNABLE]),
-                    AgentSessionRow.claimed_by.is_(None),
-                    AgentSessionRow.pk <= row.pk,
-                )
-            )
-            return row, ahead
+            order = _queue_order(s)
+            return row, order.index(row.id) + 1 if row.id in order else None
 
         return await self.db.read_batch(read)
 
@@ -310,20 +303,10 @@ class Sessions:
         return query
 
     async def queue_positions(self, session_ids: Sequence[str]) -> dict[str, int]:
-        """1-based FIFO position of unclaimed runnable sessions among all waiting sessions."""
+        """1-based position of unclaimed runnable sessions in the runner's fair order (``domain.queue``)."""
         if not session_ids:
             return {}
-        waiting = await self.db.read_batch(
-            lambda s: list(
-                s.scalars(
-                    select(AgentSessionRow.id)
-                    .where(
-                        AgentSessionRow.status.in_([st.value for st in RUNNABLE]), AgentSessionRow.claimed_by.is_(None)
-                    )
-                    .order_by(AgentSessionRow.pk)
-                )
-            )
-        )
+        waiting = await self.db.read_batch(_queue_order)
         wanted = set(session_ids)
         return {sid: i + 1 for i, sid in enumerate(waiting) if sid in wanted}
 
@@ -366,7 +349,7 @@ class Sessions:
                 new_state = state_of(row).receive_message()
             except TransitionError as exc:
                 raise InvalidTransitionError(str(exc)) from exc
-            urls = [*attachment_urls, *(m["url"] for m in ATTACHMENT_LINE.finditer(message))]
+            urls = [*attachment_urls, *attachment_line_urls(message)]
             files = await self.attachments.resolve_urls(s, org_id, urls, "attachment_urls")
             await self.attachments.link(s, row.id, files, "user")
             s.add(
@@ -491,6 +474,18 @@ class Sessions:
             s.add(SessionLabel(session_id=row.id, kind="tag", value=tag))
         for repo in _dedupe([repo_name(r) for r in row.repos]):
             s.add(SessionLabel(session_id=row.id, kind="repo", value=repo))
+
+
+def _queue_order(s: Session) -> list[str]:
+    """Every waiting session in the order the runner serves them (round-robin across organizations)."""
+    t = AgentSessionRow
+    waiting = s.execute(
+        select(t.id, t.org_id)
+        .where(t.status.in_([st.value for st in RUNNABLE]), t.claimed_by.is_(None), t.is_archived.is_(False))
+        .order_by(t.pk)
+    )
+    running = s.execute(select(t.org_id, func.count().label("n")).where(t.claimed_by.is_not(None)).group_by(t.org_id))
+    return fair_order([(r.id, r.org_id) for r in waiting], {r.org_id: int(r.n) for r in running})
 
 
 def _lookup(org_id: str | None, session_id: str) -> Select[AgentSessionRow] | None:

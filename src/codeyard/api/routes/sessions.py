@@ -36,6 +36,8 @@ def multi(request: Request, name: str, declared: list[str] | None) -> list[str]:
 
 @router.post("/sessions", response_model=SessionResponse, dependencies=MANAGE)
 async def create_session(body: SessionCreate, caller: Caller, org: OrgId, state: StateDep) -> SessionResponse:
+    if body.create_as_user_id is not None:
+        caller.require(Permission.IMPERSONATE_USERS)  # acting for another user: org_admin and above (403)
     spec = NewSession(
         prompt=body.prompt,
         title=body.title,
@@ -140,6 +142,8 @@ async def list_messages(
 async def send_message(
     devin_id: str, body: MessageCreate, caller: Caller, org: OrgId, state: StateDep
 ) -> SessionResponse:
+    if body.message_as_user_id is not None:
+        caller.require(Permission.IMPERSONATE_USERS)
     row = await state.services.sessions.send_message(caller, org, devin_id, body.message, body.attachment_urls or [])
     return render.session(row, state.settings.resolved_public_url)
 

@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 import jsonschema
+import re2
 import referencing.exceptions
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 from referencing import Registry
@@ -64,7 +65,40 @@ class SessionCreate(Request):
         except jsonschema.SchemaError as exc:
             raise ValueError(f"not a valid JSON Schema (Draft 7): {exc.message}") from exc
         _check_refs(value)
+        _check_patterns(value)
         return value
+
+
+_RE2 = re2.Options()
+_RE2.log_errors = False
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    """Every ``pattern`` and ``patternProperties`` key of a schema (not of the data in ``enum``, ``const``, …)."""
+    if isinstance(node, dict):
+        for key, child in node.items():
+            if key == "pattern" and isinstance(child, str):
+                yield child
+            elif key == "patternProperties" and isinstance(child, dict):
+                yield from (k for k in child if isinstance(k, str))
+            if key not in _DATA_KEYWORDS:
+                yield from _patterns(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _patterns(child)
+
+
+def _check_patterns(schema: dict[str, Any]) -> None:
+    """Patterns are matched with RE2 (linear time, see ``agent.output_schema``): one RE2 cannot compile is a 422."""
+    for pattern in _patterns(schema):
+        try:
+            re2.compile(pattern, _RE2)
+        except re2.error as exc:
+            raise ValueError(
+                f"the pattern {pattern[:100]!r} is not supported: patterns use RE2 syntax "
+                f"(no backreferences or lookaround): {exc}"
+            ) from exc
 
 
 def _refs(node: Any) -> Iterator[Any]:
