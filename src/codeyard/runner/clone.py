@@ -267,6 +267,8 @@ async def _run_clone(
     if process.returncode != 0:
         log.info("clone failed", repo=shown, output=out.decode(errors="replace")[-500:])
         raise CloneError(generic_failure(shown))
+    if await asyncio.to_thread(disk_usage, dest) > policy.max_bytes:  # grew past the limit between two checks
+        raise CloneError(f"could not clone {shown}: it is larger than the limit of {policy.max_bytes} bytes")
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:
