@@ -42,3 +42,14 @@ def test_a_patch_cannot_write_outside_the_repository(remote: Path, tmp_path: Pat
         apply_handoff(server, Manifest(None, None, head, head, None, None, patch), {})
     assert list(outside.iterdir()) == []
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_a_bundle_over_the_servers_limit_is_refused(tmp_path: Path) -> None:
+    sha = "c" * 40
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    bundle = tmp_path / "work.bundle"
+    bundle.write_bytes(b"#" * 1000)
+    manifest = Manifest(None, None, sha, sha, "work.bundle", None, None)
+    with pytest.raises(HandoffApplyError, match="larger than this server's limit of 100 bytes"):
+        apply_handoff(repo, manifest, {"work.bundle": bundle}, max_bundle_bytes=100)

@@ -14,6 +14,7 @@ import pytest
 
 from codeyard.cli.server import prepare as prepare_server
 from codeyard.runner import clone
+from codeyard.runner.embedded import EmbeddedRunner
 from codeyard.runner.session_run import local_repos_allowed
 from codeyard.runner.workspace import WorkspaceError, prepare, resolve_repo
 from codeyard.sdk import Client
@@ -221,3 +222,16 @@ def test_a_session_cannot_rewrite_a_host_repositorys_objects(
     assert "rewritten" in tool_results(model_server, "TASK-OBJECTS")[0]  # the session did overwrite its clone
     assert git(calc_repo, "show", "HEAD:calc.py") == before
     assert subprocess.run(["git", "fsck", "--strict"], cwd=calc_repo, capture_output=True).returncode == 0
+
+
+async def test_the_runner_says_at_start_that_local_repositories_are_off(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = make_settings(tmp_path / "data")
+    db, services = await prepare_server(settings)
+    await services.identity.create_org("second")
+    runner = EmbeddedRunner(settings, services)
+    await runner.start()
+    await runner.stop()
+    await db.dispose()
+    assert "local repositories are off" in capsys.readouterr().out
