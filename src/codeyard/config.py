@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    @property
+    def local_repos_allowed(self) -> bool:
+        """The setting, else whether the database is SQLite; the runner also requires a single organization
+        (``runner.session_run.local_repos_allowed``)."""
+        return self.is_sqlite if self.allow_local_repos is None else self.allow_local_repos
+
     def ensure_secret_key(self) -> str:
         """The configured key, else the one generated into the data dir at first start (mode 0600)."""
         if self.secret_key:

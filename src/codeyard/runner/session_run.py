@@ -35,7 +35,7 @@ async def local_repos_allowed(settings: Settings, services: Services) -> bool:
     a local path names the host's files, which every organization would reach."""
     if settings.allow_local_repos is not None:
         return settings.allow_local_repos
-    return settings.is_sqlite and len(await services.identity.list_orgs()) <= 1
+    return settings.local_repos_allowed and len(await services.identity.list_orgs()) <= 1
 
 
 _ENDPOINT = re.compile(r"the model at \S+")

@@ -80,7 +80,9 @@ def git_data_dirs(path: Path) -> list[Path]:
             pending.append((git_dir / _first_line(common)).resolve())
         alternates = git_dir / "objects" / "info" / "alternates"
         if alternates.is_file():
-            for line in alternates.read_text(errors="replace").splitlines()[:20]:
+            with open(alternates, errors="replace") as handle:
+                lines = handle.read(65536).splitlines()[:20]
+            for line in lines:
                 if line.strip() and not line.startswith("#"):
                     objects = (git_dir / "objects" / line.strip()).resolve()
                     found.append(objects)

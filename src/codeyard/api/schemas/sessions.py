@@ -89,6 +89,11 @@ def _patterns(node: Any) -> Iterator[str]:
             yield from _patterns(child)
 
 
+def _reason(exc: Exception) -> str:
+    reason = exc.args[0] if exc.args else exc
+    return reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+
+
 def _check_patterns(schema: dict[str, Any]) -> None:
     """Patterns are matched with RE2 (linear time, see ``agent.output_schema``): one RE2 cannot compile is a 422."""
     for pattern in _patterns(schema):
@@ -97,7 +102,7 @@ def _check_patterns(schema: dict[str, Any]) -> None:
         except re2.error as exc:
             raise ValueError(
                 f"the pattern {pattern[:100]!r} is not supported: patterns use RE2 syntax "
-                f"(no backreferences or lookaround): {exc}"
+                f"(no backreferences or lookaround): {_reason(exc)}"
             ) from exc
 
 
