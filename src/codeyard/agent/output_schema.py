@@ -6,8 +6,6 @@ Python's ``re`` backtracks (``^(a+)+$`` took 9.6 s on 29 characters), so these k
 compiles.
 """
 
-from __future__ import annotations
-
 import functools
 from collections.abc import Iterator, Mapping
 from typing import Any

@@ -16,8 +16,6 @@
 ``CloneAuth`` is the seam for git connections: the runner passes the connection's headers or ssh command.
 """
 
-from __future__ import annotations
-
 import asyncio
 import contextlib
 import ipaddress

@@ -9,8 +9,6 @@ that is a hard link to a file outside the workspace is replaced, never written t
 reads must be regular files with one link.
 """
 
-from __future__ import annotations
-
 import errno
 import os
 import secrets
