@@ -81,7 +81,7 @@ def test_usage_adds_up_per_session() -> None:
 
 @pytest.mark.parametrize("spec", ["gpt-4o", "azure:gpt-4o", "openai:", "anthropic:  ", ""])
 def test_bad_specs_are_config_errors(spec: str) -> None:
-    with pytest.raises(ModelConfigError, match="openai:<model> or anthropic:<model>"):
+    with pytest.raises(ModelConfigError, match=r"is not valid: use openai:<model> .* or anthropic:<model>"):
         create_model(ModelConfig(spec=spec))
 
 

@@ -74,7 +74,9 @@ def test_without_the_index_there_is_no_recall_tool(client: Client, model_server:
     wait_for(client, session.session_id, settled)
     messages = conversation(model_server, "TASK-CHOSEN")
     assert "CHOSEN-BODY" in str(messages[0]["content"]) and "Knowledge index" not in str(messages[0]["content"])
-    assert [m["content"] for m in messages if m["role"] == "tool"] == ["error: there is no tool named 'recall_knowledge'"]
+    assert [m["content"] for m in messages if m["role"] == "tool"] == [
+        "error: there is no tool named 'recall_knowledge'"
+    ]
     client.knowledge.notes.delete(note.note_id)
 
 
