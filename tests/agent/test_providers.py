@@ -401,6 +401,21 @@ async def test_a_broken_event_inside_a_stream_is_retried(server: FakeModelServer
     assert words in notices[0].reason
 
 
+async def test_a_mislabelled_body_without_events_is_garbled_not_an_empty_reply(
+    server: FakeModelServer, connect: Connect
+) -> None:
+    notices: list[RetryNotice] = []
+    server.add_script("plain", [Step.raw("service unavailable, try later", "text/plain"), Step.text("back")])
+    model = connect(on_retry=notices.append)
+
+    reply = await model.complete("", [Message("user", "plain text answer")], [])
+
+    assert reply.text == "back"
+    streamed = server.requests[0].body.get("stream", False)
+    words = "an event stream without a single" if streamed else 'text that is not JSON ("service unavailable'
+    assert f"answered HTTP 200 with {words}" in notices[0].reason
+
+
 async def test_openai_stream_splits_tool_call_arguments_across_chunks(server: FakeModelServer) -> None:
     """The streamed tests above assemble real fragments: check the fake really fragments them."""
     server.add_script("fragments", [Step.tool("shell", {"command": "echo a long enough command line"})])

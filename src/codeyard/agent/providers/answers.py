@@ -76,9 +76,14 @@ async def response_object(response: httpx2.Response, expected: str) -> dict[str,
 
 
 async def check_event_stream(response: httpx2.Response, expected: str) -> None:
-    """Refuse a streamed answer that is not a server-sent event stream (an HTML page with HTTP 200, say)."""
+    """Refuse a streamed answer that is plainly not a server-sent event stream: an HTML page, JSON or bytes (a
+    proxy's error page with HTTP 200, say). Other content types are parsed as events, as some servers mislabel
+    their streams; a stream that yields no event at all is refused by the caller."""
     content_type = response.headers.get("content-type", "")
-    if "text/event-stream" not in content_type.lower():
+    kind = content_type.split(";")[0].strip().lower()
+    if "event-stream" in kind:
+        return
+    if not kind or any(word in kind for word in ("html", "json", "octet-stream", "xml")):
         body = await response.aread()
         raise garbled(response.status_code, describe(body, content_type), expected)
 
