@@ -166,6 +166,7 @@ class SessionRun:
         elif result.outcome == Outcome.WAITING:
             await self.runs.wait_for_user(sid, self.runner_id)
         elif journal.usage_exceeded:
+            await self.count_time()  # store the ACUs that reached the limit before the status says so
             await self.runs.suspend_usage(
                 sid,
                 self.runner_id,
