@@ -137,6 +137,7 @@ def test_transport_errors_are_transient_and_others_are_not() -> None:
         (b'{"error": "quota"}', "application/json", 'an error ("quota")'),
         (b'{"error": {"message": "no"}}', "application/json", 'an error ("no")'),
         (b"[1, 2]", "application/json", 'JSON of another shape ("[1, 2]")'),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", "JSON nested too deeply to read"),
     ],
 )
 def test_garbled_answers_are_described_in_plain_words(body: bytes, content_type: str, words: str) -> None:
@@ -145,6 +146,8 @@ def test_garbled_answers_are_described_in_plain_words(body: bytes, content_type:
 
 def test_json_object_returns_objects_and_names_anything_else() -> None:
     assert json_object(200, b'{"a": 1}', "application/json", "an answer") == {"a": 1}
+    with pytest.raises(GarbledAnswerError, match="JSON nested too deeply"):
+        json_object(200, b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, "application/json", "an answer")
     with pytest.raises(GarbledAnswerError) as caught:
         json_object(200, b'"just a string"', "application/json", "an answer")
     assert (

@@ -46,6 +46,8 @@ def describe(body: bytes, content_type: str) -> str:
         return f"{len(body)} bytes of binary data" + (f" ({kind})" if kind else "")
     try:
         value = json.loads(text)
+    except RecursionError:
+        return "JSON nested too deeply to read"
     except json.JSONDecodeError as exc:
         at_end = exc.pos >= len(text.rstrip()) - 1 or exc.msg.startswith("Unterminated")
         if at_end and text.lstrip()[:1] in ("{", "["):
@@ -58,7 +60,7 @@ def json_object(status: int, body: bytes, content_type: str, expected: str) -> d
     """The JSON object in ``body``; `GarbledAnswerError` naming what came instead of ``expected``."""
     try:
         value = json.loads(body)
-    except ValueError:  # JSONDecodeError, and UnicodeDecodeError for bytes that are not text
+    except (ValueError, RecursionError):  # JSONDecodeError; UnicodeDecodeError for bytes; nesting past the stack
         value = None
     if isinstance(value, dict):
         return value

@@ -94,7 +94,7 @@ class AnthropicMessagesModel:
             raise unexpected(response.status_code, data, "content", _EXPECTED)
         try:
             return _reply(WireMessage.construct(**data))
-        except (AttributeError, TypeError, KeyError, ValueError) as exc:  # lenient parsing met a broken part
+        except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:  # a broken part
             raise garbled(response.status_code, f"a message of the wrong shape ({exc})", _EXPECTED) from exc
 
     def _body(self, system: str, messages: list[MessageParam], tools: list[ToolParam]) -> dict[str, object]:

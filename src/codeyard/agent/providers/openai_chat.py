@@ -101,7 +101,7 @@ class OpenAIChatModel:
             raise unexpected(response.status_code, data, "choices", _EXPECTED)
         try:
             return self._reply_from_completion(ChatCompletion.construct(**data))
-        except (AttributeError, TypeError, KeyError, ValueError) as exc:  # lenient parsing met a broken part
+        except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:  # a broken part
             raise garbled(response.status_code, f"a chat completion of the wrong shape ({exc})", _EXPECTED) from exc
 
     def _body(
