@@ -62,6 +62,12 @@ def test_tool_call_parse_tolerates_malformed_arguments(raw: str, arguments: dict
     assert call.has_valid_arguments is valid
 
 
+def test_tool_call_arguments_nested_past_the_stack_are_malformed_not_a_crash() -> None:
+    raw = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    call = ToolCall.parse("call_1", "read_file", raw)
+    assert call.arguments == {} and call.has_valid_arguments is False
+
+
 def test_estimate_tokens_is_about_four_characters_a_token() -> None:
     short = estimate_tokens("", [Message("user", "x" * 400)])
     long = estimate_tokens(
