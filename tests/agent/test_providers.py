@@ -401,6 +401,37 @@ async def test_a_broken_event_inside_a_stream_is_retried(server: FakeModelServer
     assert words in notices[0].reason
 
 
+async def test_a_whole_answer_to_a_streamed_request_is_read_as_the_answer(
+    server: FakeModelServer, connect: Connect
+) -> None:
+    model = connect()
+    if provider_of(model) == "openai":
+        message = {"role": "assistant", "content": "whole anyway"}
+        answer: dict[str, Any] = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        }
+    else:
+        answer = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "m",
+            "content": [{"type": "text", "text": "whole anyway"}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 3, "output_tokens": 2},
+        }
+    server.add_script("ignores stream", [Step.raw(json.dumps(answer), "application/json"), Step.text("never")])
+
+    reply = await model.complete("", [Message("user", "a server that ignores stream")], [])
+
+    assert reply.text == "whole anyway" and reply.stop_reason == "end_turn"
+    assert len(server.requests) == 1
+
+
 async def test_a_mislabelled_body_without_events_is_garbled_not_an_empty_reply(
     server: FakeModelServer, connect: Connect
 ) -> None:

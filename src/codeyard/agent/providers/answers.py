@@ -77,17 +77,21 @@ async def response_object(response: httpx2.Response, expected: str) -> dict[str,
     return json_object(response.status_code, body, response.headers.get("content-type", ""), expected)
 
 
-async def check_event_stream(response: httpx2.Response, expected: str) -> None:
-    """Refuse a streamed answer that is plainly not a server-sent event stream: an HTML page, JSON or bytes (a
-    proxy's error page with HTTP 200, say). Other content types are parsed as events, as some servers mislabel
-    their streams; a stream that yields no event at all is refused by the caller."""
+async def whole_instead_of_stream(response: httpx2.Response, expected: str) -> dict[str, Any] | None:
+    """For a request that asked for a stream: None when the answer is (or may be) an event stream, the JSON object
+    when the server sent a whole answer instead (some ignore ``stream``), and `GarbledAnswerError` for an HTML
+    page, bytes or anything else plainly not events. Content types other than those are parsed as events, as some
+    servers mislabel their streams; a stream that yields no event at all is refused by the caller."""
     content_type = response.headers.get("content-type", "")
     kind = content_type.split(";")[0].strip().lower()
     if "event-stream" in kind:
-        return
-    if not kind or any(word in kind for word in ("html", "json", "octet-stream", "xml")):
+        return None
+    if "json" in kind:
+        return await response_object(response, expected)
+    if not kind or any(word in kind for word in ("html", "octet-stream", "xml")):
         body = await response.aread()
         raise garbled(response.status_code, describe(body, content_type), expected)
+    return None
 
 
 def unexpected(status: int, data: dict[str, Any], missing: str, expected: str) -> GarbledAnswerError:

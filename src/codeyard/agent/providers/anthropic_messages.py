@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import anthropic
 import httpx2
@@ -26,7 +26,7 @@ from anthropic.types import (
 )
 
 from codeyard.agent.model import ContextOverflowError, Message, ModelError, Reply, ToolCall, ToolSpec, Usage
-from codeyard.agent.providers.answers import check_event_stream, garbled, response_object, unexpected
+from codeyard.agent.providers.answers import garbled, response_object, unexpected, whole_instead_of_stream
 from codeyard.agent.providers.retry import (
     Retrier,
     RetryNotice,
@@ -89,13 +89,7 @@ class AnthropicMessagesModel:
         response = await self._client.post(
             "/v1/messages", cast_to=httpx2.Response, body=self._body(system, messages, tools)
         )
-        data = await response_object(response, _EXPECTED)
-        if not isinstance(data.get("content"), list):
-            raise unexpected(response.status_code, data, "content", _EXPECTED)
-        try:
-            return _reply(WireMessage.construct(**data))
-        except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:  # a broken part
-            raise garbled(response.status_code, f"a message of the wrong shape ({exc})", _EXPECTED) from exc
+        return _parse_whole(response.status_code, await response_object(response, _EXPECTED))
 
     def _body(self, system: str, messages: list[MessageParam], tools: list[ToolParam]) -> dict[str, object]:
         """The request body, sent through the client's plain ``post``: ``messages.create`` re-walks every typed
@@ -122,7 +116,9 @@ class AnthropicMessagesModel:
         stop_reason: str | None = None
         events = 0
         async with stream:
-            await check_event_stream(stream.response, _EXPECTED)
+            whole = await whole_instead_of_stream(stream.response, _EXPECTED)
+            if whole is not None:
+                return _parse_whole(stream.response.status_code, whole)
             try:
                 async for event in stream:
                     events += 1
@@ -174,6 +170,15 @@ class _ToolUse:
     id: str
     name: str
     json: str = ""
+
+
+def _parse_whole(status: int, data: dict[str, Any]) -> Reply:
+    if not isinstance(data.get("content"), list):
+        raise unexpected(status, data, "content", _EXPECTED)
+    try:
+        return _reply(WireMessage.construct(**data))
+    except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:  # a broken part
+        raise garbled(status, f"a message of the wrong shape ({exc})", _EXPECTED) from exc
 
 
 def _reply(response: WireMessage) -> Reply:

@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx2
 import openai
@@ -33,7 +34,7 @@ from codeyard.agent.model import (
     ToolSpec,
     Usage,
 )
-from codeyard.agent.providers.answers import check_event_stream, garbled, response_object, unexpected
+from codeyard.agent.providers.answers import garbled, response_object, unexpected, whole_instead_of_stream
 from codeyard.agent.providers.retry import (
     Retrier,
     RetryNotice,
@@ -96,13 +97,15 @@ class OpenAIChatModel:
         response = await self._client.post(
             "/chat/completions", cast_to=httpx2.Response, body=self._body(messages, tools)
         )
-        data = await response_object(response, _EXPECTED)
+        return self._parse_whole(response.status_code, await response_object(response, _EXPECTED))
+
+    def _parse_whole(self, status: int, data: dict[str, Any]) -> Reply:
         if not isinstance(data.get("choices"), list):
-            raise unexpected(response.status_code, data, "choices", _EXPECTED)
+            raise unexpected(status, data, "choices", _EXPECTED)
         try:
             return self._reply_from_completion(ChatCompletion.construct(**data))
         except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:  # a broken part
-            raise garbled(response.status_code, f"a chat completion of the wrong shape ({exc})", _EXPECTED) from exc
+            raise garbled(status, f"a chat completion of the wrong shape ({exc})", _EXPECTED) from exc
 
     def _body(
         self, messages: list[ChatCompletionMessageParam], tools: list[ChatCompletionFunctionToolParam]
@@ -132,7 +135,9 @@ class OpenAIChatModel:
         usage = Usage()
         chunks = 0
         async with stream:
-            await check_event_stream(stream.response, _EXPECTED)
+            whole = await whole_instead_of_stream(stream.response, _EXPECTED)
+            if whole is not None:
+                return self._parse_whole(stream.response.status_code, whole)
             try:
                 async for chunk in _chunks(stream):
                     chunks += 1
