@@ -50,5 +50,6 @@ def test_cap_keeps_short_text_and_marks_the_cut_of_long_text() -> None:
     capped = cap(text, 1000, "tool output")
     assert len(capped) <= 1000
     assert capped.startswith("HEAD") and capped.endswith("TAIL")
-    assert "[… tool output cut: 9,008 of 10,008 characters left out here …]" in capped
+    kept = len(capped) - len("\n[… tool output cut: 9,999 of 10,008 characters left out here …]\n")
+    assert f"\n[… tool output cut: {10_008 - kept:,} of 10,008 characters left out here …]\n" in capped
     assert "cut" in cap("y" * 500, 10, "model reply")  # a limit below the marker still says what happened

@@ -29,8 +29,9 @@ def cap(text: str, limit: int, what: str) -> str:
     """``text`` whole when it fits ``limit`` characters, else its start and end with the cut marked between them."""
     if len(text) <= limit:
         return text
-    marker = f"\n[… {what} cut: {len(text) - limit:,} of {len(text):,} characters left out here …]\n"
-    keep = max(0, limit - len(marker))
+    widest = f"\n[… {what} cut: {len(text):,} of {len(text):,} characters left out here …]\n"
+    keep = max(0, limit - len(widest))
+    marker = f"\n[… {what} cut: {len(text) - keep:,} of {len(text):,} characters left out here …]\n"
     head = keep - keep // 4
     return text[:head] + marker + (text[len(text) - keep // 4 :] if keep // 4 else "")
 

@@ -125,7 +125,7 @@ def _index(notes: Sequence[Note]) -> str:
         trigger = " ".join(note.trigger.split())
         if len(trigger) > MAX_INDEX_TRIGGER:
             trigger = trigger[:MAX_INDEX_TRIGGER] + "…"
-        lines.append(f"- {note.name} ({note.note_id}): {trigger or '(no trigger)'}")
+        lines.append(f"- {' '.join(note.name.split())} ({note.note_id}): {trigger or '(no trigger)'}")
     if len(notes) > MAX_INDEX:
         lines.append(f"- … and {len(notes) - MAX_INDEX} more: find them with recall_knowledge.")
     return "\n".join(lines)
