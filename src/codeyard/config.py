@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     """Days a finished, failed or suspended session keeps its workspace; then it is deleted (0 keeps them)."""
     docs_enabled: bool = True
     """Whether ``/docs`` serves the interactive API documentation (its assets are served locally)."""
+    knowledge_match_threshold: float = Field(default=0.5, ge=0, lt=1)
+    """A knowledge note is given in full when the task covers more than this share of its trigger's (or name's)
+    stemmed, BM25-weighted words; the other notes are listed in an index the agent can open."""
+    knowledge_max_notes: int = Field(default=5, ge=0)
+    """Most knowledge notes given in full at the start of a session (the best-ranked ones)."""
+    max_reply_chars: int = Field(default=200_000, ge=1000)
+    """Most characters of one model reply (its text, and each tool call's arguments) that are stored; the rest is
+    cut with a marker, and a tool call whose arguments are longer is refused with an error the model can act on."""
+    max_tool_output_chars: int = Field(default=100_000, ge=1000)
+    """Most characters of one tool result that are stored and shown to the model; the middle is cut with a marker."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -2,6 +2,7 @@
 
 from codeyard.agent.history import condense, pending_calls
 from codeyard.agent.model import Message, ToolCall, estimate_tokens
+from codeyard.agent.tools import cap
 
 
 def _conversation(steps: int, size: int) -> list[Message]:
@@ -41,3 +42,14 @@ def test_pending_calls_are_those_without_results() -> None:
     assert [c.id for c in pending_calls(history)] == ["b"]
     assert pending_calls([*history, Message("tool", "ok", tool_call_id="b")]) == []
     assert pending_calls([Message("user", "t")]) == []
+
+
+def test_cap_keeps_short_text_and_marks_the_cut_of_long_text() -> None:
+    assert cap("short", 100, "tool output") == "short"
+    text = "HEAD" + "x" * 10_000 + "TAIL"
+    capped = cap(text, 1000, "tool output")
+    assert len(capped) <= 1000
+    assert capped.startswith("HEAD") and capped.endswith("TAIL")
+    kept = len(capped) - len("\n[… tool output cut: 9,999 of 10,008 characters left out here …]\n")
+    assert f"\n[… tool output cut: {10_008 - kept:,} of 10,008 characters left out here …]\n" in capped
+    assert "cut" in cap("y" * 500, 10, "model reply")  # a limit below the marker still says what happened

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -259,8 +260,7 @@ async def test_retries_exhausted_raise_unavailable_in_plain_words(server: FakeMo
     with pytest.raises(ModelUnavailableError) as caught:
         await model.complete("", [Message("user", "down for maintenance")], [])
 
-    endpoint = server.base_url if provider_of(model) == "openai" else server.anthropic_base_url
-    assert str(caught.value) == f"the model at {endpoint} did not answer after 3 attempts: HTTP 503: overloaded"
+    assert str(caught.value) == "the model endpoint gave no usable answer in 3 attempts: HTTP 503: overloaded"
     assert len(server.requests) == 3
     assert caught.value.__cause__ is not None
 
@@ -331,8 +331,120 @@ async def test_unreachable_server_is_unavailable(connect: Connect) -> None:
         closed_port = probe.getsockname()[1]
     model = connect(base_url=f"http://127.0.0.1:{closed_port}/v1", max_retries=1)
 
-    with pytest.raises(ModelUnavailableError, match="did not answer after 2 attempts: could not connect"):
+    with pytest.raises(ModelUnavailableError, match="gave no usable answer in 2 attempts: could not connect"):
         await model.complete("", [Message("user", "anyone there?")], [])
+
+
+GARBLED = [
+    (
+        Step.raw("<html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>"),
+        'an HTML page titled "502 Bad Gateway"',
+    ),
+    (Step.raw(random.Random(7).randbytes(512), "application/octet-stream"), "512 bytes of binary data"),
+    (
+        Step.raw('{"id": "chatcmpl-1", "type": "message", "choices": [{"index": 0, "mess', "application/json"),
+        "JSON cut off",
+    ),
+    (Step.raw('{"error": {"message": "upstream timed out"}}', "application/json"), 'an error ("upstream timed out")'),
+    (Step.raw("", "application/json"), "an empty body"),
+]
+GARBLED_IDS = ["html", "bytes", "cut-json", "error-json", "empty"]
+
+
+@pytest.mark.parametrize(("garbage", "words"), GARBLED, ids=GARBLED_IDS)
+async def test_a_garbled_answer_is_retried_like_a_server_error(
+    server: FakeModelServer, connect: Connect, garbage: Step, words: str
+) -> None:
+    notices: list[RetryNotice] = []
+    server.add_script("garbled", [garbage, Step.text("recovered")])
+    model = connect(on_retry=notices.append)
+
+    reply = await model.complete("", [Message("user", "garbled proxy")], [])
+
+    assert reply.text == "recovered"
+    assert len(server.requests) == 2
+    assert [n.attempt for n in notices] == [1]
+    assert notices[0].reason.startswith(f"the model endpoint answered HTTP 200 with {words}")
+
+
+@pytest.mark.parametrize(("garbage", "words"), GARBLED, ids=GARBLED_IDS)
+async def test_a_garbled_answer_every_time_ends_in_plain_words_without_url_or_key(
+    server: FakeModelServer, connect: Connect, garbage: Step, words: str
+) -> None:
+    server.add_script("always garbled", [garbage] * 3)
+    model = connect(max_retries=2, api_key="sk-garbled-secret")
+
+    with pytest.raises(ModelUnavailableError) as caught:
+        await model.complete("", [Message("user", "always garbled")], [])
+
+    message = str(caught.value)
+    expected = "a Chat Completions answer" if provider_of(model) == "openai" else "a Messages answer"
+    assert message.startswith(
+        f"the model endpoint gave no usable answer in 3 attempts: the model endpoint answered HTTP 200 with {words}"
+    )
+    assert message.endswith(f"instead of {expected}")
+    assert str(server.port) not in message and "sk-garbled-secret" not in message
+    assert len(server.requests) == 3
+
+
+async def test_a_broken_event_inside_a_stream_is_retried(server: FakeModelServer, connect: Connect) -> None:
+    notices: list[RetryNotice] = []
+    events = 'event: message_start\ndata: {"type": "message_start", "mess\n\ndata: {"id": "chatcmpl-1", "cho\n\n'
+    server.add_script("broken event", [Step.raw(events, "text/event-stream"), Step.text("whole again")])
+    model = connect(on_retry=notices.append)
+
+    reply = await model.complete("", [Message("user", "broken event stream")], [])
+
+    assert reply.text == "whole again"
+    streamed = server.requests[0].body.get("stream", False)
+    words = "a stream event that is not" if streamed else 'text that is not JSON ("event: message_start'
+    assert words in notices[0].reason
+
+
+async def test_a_whole_answer_to_a_streamed_request_is_read_as_the_answer(
+    server: FakeModelServer, connect: Connect
+) -> None:
+    model = connect()
+    if provider_of(model) == "openai":
+        message = {"role": "assistant", "content": "whole anyway"}
+        answer: dict[str, Any] = {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "created": 1,
+            "model": "m",
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+        }
+    else:
+        answer = {
+            "id": "msg_1",
+            "type": "message",
+            "role": "assistant",
+            "model": "m",
+            "content": [{"type": "text", "text": "whole anyway"}],
+            "stop_reason": "end_turn",
+            "usage": {"input_tokens": 3, "output_tokens": 2},
+        }
+    server.add_script("ignores stream", [Step.raw(json.dumps(answer), "application/json"), Step.text("never")])
+
+    reply = await model.complete("", [Message("user", "a server that ignores stream")], [])
+
+    assert reply.text == "whole anyway" and reply.stop_reason == "end_turn"
+    assert len(server.requests) == 1
+
+
+async def test_a_mislabelled_body_without_events_is_garbled_not_an_empty_reply(
+    server: FakeModelServer, connect: Connect
+) -> None:
+    notices: list[RetryNotice] = []
+    server.add_script("plain", [Step.raw("service unavailable, try later", "text/plain"), Step.text("back")])
+    model = connect(on_retry=notices.append)
+
+    reply = await model.complete("", [Message("user", "plain text answer")], [])
+
+    assert reply.text == "back"
+    streamed = server.requests[0].body.get("stream", False)
+    words = "an event stream without a single" if streamed else 'text that is not JSON ("service unavailable'
+    assert f"answered HTTP 200 with {words}" in notices[0].reason
 
 
 async def test_openai_stream_splits_tool_call_arguments_across_chunks(server: FakeModelServer) -> None:

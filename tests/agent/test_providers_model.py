@@ -62,6 +62,12 @@ def test_tool_call_parse_tolerates_malformed_arguments(raw: str, arguments: dict
     assert call.has_valid_arguments is valid
 
 
+def test_tool_call_arguments_nested_past_the_stack_are_malformed_not_a_crash() -> None:
+    raw = '{"a": ' * 100_000 + "1" + "}" * 100_000
+    call = ToolCall.parse("call_1", "read_file", raw)
+    assert call.arguments == {} and call.has_valid_arguments is False
+
+
 def test_estimate_tokens_is_about_four_characters_a_token() -> None:
     short = estimate_tokens("", [Message("user", "x" * 400)])
     long = estimate_tokens(
@@ -81,7 +87,7 @@ def test_usage_adds_up_per_session() -> None:
 
 @pytest.mark.parametrize("spec", ["gpt-4o", "azure:gpt-4o", "openai:", "anthropic:  ", ""])
 def test_bad_specs_are_config_errors(spec: str) -> None:
-    with pytest.raises(ModelConfigError, match="openai:<model> or anthropic:<model>"):
+    with pytest.raises(ModelConfigError, match=r"is not valid: use openai:<model> .* or anthropic:<model>"):
         create_model(ModelConfig(spec=spec))
 
 

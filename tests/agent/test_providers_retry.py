@@ -10,6 +10,7 @@ import httpx2
 import pytest
 
 from codeyard.agent.model import ModelError, ModelUnavailableError
+from codeyard.agent.providers.answers import GarbledAnswerError, describe, json_object
 from codeyard.agent.providers.retry import (
     Retrier,
     RetryNotice,
@@ -63,18 +64,23 @@ def test_backoff_doubles_with_jitter_and_stays_under_the_cap() -> None:
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 502, 503, 504, 529])
 def test_transient_statuses_are_retried(status: int) -> None:
-    failure = status_failure(status, "busy", httpx2.Headers({"retry-after": "3"}), "http://model")
+    failure = status_failure(status, "busy", httpx2.Headers({"retry-after": "3"}))
     assert failure == Transient(f"HTTP {status}: busy", 3.0)
 
 
 @pytest.mark.parametrize(
     ("status", "words"),
-    [(401, "refused the API key"), (403, "refused the API key"), (404, "was not found"), (400, "rejected the request")],
+    [
+        (401, "refused the API key"),
+        (403, "refused the API key"),
+        (404, "answered HTTP 404 (check CODEYARD_MODEL and CODEYARD_MODEL_BASE_URL)"),
+        (400, "rejected the request"),
+    ],
 )
 def test_final_statuses_are_errors_in_plain_words(status: int, words: str) -> None:
-    failure = status_failure(status, "the provider said no", {}, "http://model/v1")
+    failure = status_failure(status, "the provider said no", {})
     assert isinstance(failure, ModelError)
-    assert str(failure).startswith(f"the model at http://model/v1 {words}")
+    assert str(failure).startswith(f"the model endpoint {words}")
     assert f"HTTP {status}" in str(failure) and str(failure).endswith("the provider said no")
 
 
@@ -107,6 +113,47 @@ def test_transport_errors_are_transient_and_others_are_not() -> None:
     assert isinstance(transport_failure(httpx2.ReadTimeout("slow", request=request)), Transient)
     assert isinstance(transport_failure(httpx2.RemoteProtocolError("cut off", request=request)), Transient)
     assert transport_failure(ValueError("a bug")) is None
+    garbled = transport_failure(GarbledAnswerError("the model endpoint answered HTTP 200 with an HTML page"))
+    assert garbled == Transient("the model endpoint answered HTTP 200 with an HTML page")
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "words"),
+    [
+        (b"", "application/json", "an empty body"),
+        (b"  \n", "", "an empty body"),
+        (
+            b"<!DOCTYPE html><html><title>\n  Service &amp; Co\n</title>",
+            "text/html",
+            'an HTML page titled "Service & Co"',
+        ),
+        (b"<html><body>oops</body></html>", "text/plain", "an HTML page"),
+        (b"\xff\xfe\x00garbage", "application/octet-stream", "10 bytes of binary data (application/octet-stream)"),
+        (b"\xff\xfe", "", "2 bytes of binary data"),
+        (b'{"choices": [{"mess', "application/json", "JSON cut off after 19 bytes"),
+        (b'[{"a": 1},', "application/json", "JSON cut off after 10 bytes"),
+        (b"Bad Gateway", "text/plain", 'text that is not JSON ("Bad Gateway")'),
+        (b"x" * 100, "text/plain", 'text that is not JSON ("' + "x" * 60 + '…")'),
+        (b'{"error": "quota"}', "application/json", 'an error ("quota")'),
+        (b'{"error": {"message": "no"}}', "application/json", 'an error ("no")'),
+        (b"[1, 2]", "application/json", 'JSON of another shape ("[1, 2]")'),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", "JSON nested too deeply to read"),
+    ],
+)
+def test_garbled_answers_are_described_in_plain_words(body: bytes, content_type: str, words: str) -> None:
+    assert describe(body, content_type) == words
+
+
+def test_json_object_returns_objects_and_names_anything_else() -> None:
+    assert json_object(200, b'{"a": 1}', "application/json", "an answer") == {"a": 1}
+    with pytest.raises(GarbledAnswerError, match="JSON nested too deeply"):
+        json_object(200, b'{"a": ' * 100_000 + b"1" + b"}" * 100_000, "application/json", "an answer")
+    with pytest.raises(GarbledAnswerError) as caught:
+        json_object(200, b'"just a string"', "application/json", "an answer")
+    assert (
+        str(caught.value)
+        == 'the model endpoint answered HTTP 200 with JSON of another shape (""just a string"") instead of an answer'
+    )
 
 
 def _classify(exc: Exception) -> Transient | ModelError | None:
@@ -136,10 +183,7 @@ async def test_retrier_gives_up_after_max_retries_with_the_last_reason() -> None
 
     assert attempts == [1, 2, 3]
     assert [notice.attempt for notice in notices] == [1, 2]
-    assert (
-        str(caught.value)
-        == "the model at http://model/v1 did not answer after 3 attempts: connection failed: refused #3"
-    )
+    assert str(caught.value) == "the model endpoint gave no usable answer in 3 attempts: connection failed: refused #3"
     assert isinstance(caught.value.__cause__, ConnectionError)
 
 
@@ -183,5 +227,5 @@ async def test_no_retries_means_one_attempt() -> None:
         raise ConnectionError("down")
 
     retrier = Retrier(policy=RetryPolicy(0, 0.001, 0.002), endpoint="http://model", classify=_classify)
-    with pytest.raises(ModelUnavailableError, match="did not answer after 1 attempt: connection failed: down"):
+    with pytest.raises(ModelUnavailableError, match="gave no usable answer in 1 attempt: connection failed: down"):
         await retrier.run(request)

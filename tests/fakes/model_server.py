@@ -6,7 +6,7 @@ test is the code users run, talking through the real SDKs to this server on a lo
 Scripts are keyed by conversation, statelessly: a request belongs to the script whose `match` occurs in
 its first user message, and gets the step whose index is the number of assistant turns already in the
 request. A conversation resumed after a crash therefore gets the next step. `Step.error`,
-`Step.stream_error` and `Step.delay` are one-shot: each is served once (per conversation and step index)
+`Step.stream_error`, `Step.delay` and `Step.raw` are one-shot: each is served once (per conversation and step index)
 before the step that follows it, which is how "500, then recovery" and "slow, then answers" are
 scripted. Past the end of a script the model says "done".
 
@@ -23,8 +23,8 @@ or as a process, for benchmarks and subprocess tests (it prints its OpenAI base 
 where script.json is `{"default": [<step>...], "scripts": [{"match": "...", "steps": [<step>...]}]}` and a
 step is one of `{"text": "..."}`, `{"tool": "name", "arguments": {...}}`,
 `{"tools": [{"name": "...", "arguments": {...}}], "text": "..."}`,
-`{"error": 500, "body": ..., "retry_after": 2}`, `{"stream_error": "..."}`, `{"delay": 1.5}`; text and tool
-steps take `"usage": [in, out]`.
+`{"error": 500, "body": ..., "retry_after": 2}`, `{"stream_error": "..."}`, `{"delay": 1.5}`,
+`{"raw": "<html>…", "content_type": "text/html", "status": 200}`; text and tool steps take `"usage": [in, out]`.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class ScriptedCall:
 class Step:
     """One scripted answer (text, tool calls) or one-shot disturbance (error, delay) before the next answer."""
 
-    kind: Literal["text", "tool", "error", "stream_error", "delay"]
+    kind: Literal["text", "tool", "error", "stream_error", "delay", "raw"]
     content: str = ""
     calls: tuple[ScriptedCall, ...] = ()
     status: int = 0
@@ -115,6 +115,14 @@ class Step:
         return cls(kind="delay", seconds=seconds)
 
     @classmethod
+    def raw(cls, body: bytes | str, content_type: str = "text/html", status: int = 200) -> Step:
+        """A body that is not the API's answer (an HTML page, bytes, cut JSON), streamed or not, as a broken proxy
+        or server sends it; `content` holds the content type."""
+        return cls(
+            kind="raw", status=status, body=body.encode() if isinstance(body, str) else body, content=content_type
+        )
+
+    @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Step:
         usage = (int(data["usage"][0]), int(data["usage"][1])) if "usage" in data else None
         text = str(data.get("text", ""))
@@ -131,6 +139,8 @@ class Step:
             return cls.stream_error(str(data["stream_error"]))
         if "delay" in data:
             return cls.delay(float(data["delay"]))
+        if "raw" in data:
+            return cls.raw(str(data["raw"]), str(data.get("content_type", "text/html")), int(data.get("status", 200)))
         raise ValueError(f"not a script step: {dict(data)!r}")
 
 
@@ -156,7 +166,7 @@ def _slots(steps: Sequence[Step]) -> list[_Slot]:
     slots: list[_Slot] = []
     pending: list[Step] = []
     for step in steps:
-        if step.kind in ("error", "stream_error", "delay"):
+        if step.kind in ("error", "stream_error", "delay", "raw"):
             pending.append(step)
         else:
             slots.append(_Slot(step, pending))
@@ -265,6 +275,8 @@ class FakeModelServer:
                 return _sse(_broken_stream(str(disturbance.body), dialect, str(body.get("model", "fake-model"))))
             if disturbance.kind in ("error", "stream_error"):
                 return _error_response(disturbance, dialect)
+            if disturbance.kind == "raw":
+                return Response(disturbance.body, status_code=disturbance.status, media_type=disturbance.content)
             if not await _pause(request, disturbance.seconds):
                 return Response(status_code=499)
         answer = slot.answer if slot is not None else _DONE

@@ -72,3 +72,5 @@ def test_the_workspace_is_the_users_work_tree(work: Path, server: LiveServer, mo
     assert "tune feature\nadd feature\ninitial" in seen["content"]
     system = model.requests_to("/v1/chat/completions")[-1].body["messages"][0]["content"]
     assert "unpushed commit" in system  # the prompt says what was applied
+    where = f"{server.data_dir / 'workspaces' / session_id / 'remote'}/"
+    assert f"the repository with their work tree is {where} " in system or "work tree is /workspace/remote/ " in system

@@ -107,6 +107,8 @@ def test_no_model_configured_fails_in_plain_words(tmp_path: Path) -> None:
             assert (done.status, done.status_detail) == ("error", "error")
             last = client.sessions.messages(session.session_id).items[-1]
             assert last.source == "devin" and "no model is configured" in last.message
-            assert "CODEYARD_MODEL" in last.message
+            assert "CODEYARD_MODEL " in last.message and "CODEYARD_MODEL_BASE_URL" in last.message
+        warning = next(line for line in server.log().splitlines() if "no model is configured" in line)
+        assert "warning" in warning and "CODEYARD_MODEL_BASE_URL" in warning
     finally:
         stop_server(server)

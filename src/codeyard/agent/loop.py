@@ -6,13 +6,14 @@ takes the session from its stored history to the next point where it needs nothi
 usage limit), or it used up its steps.
 """
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
 
 from codeyard.agent.history import condense, pending_calls
 from codeyard.agent.journal import Journal
-from codeyard.agent.model import ContextOverflowError, Message, Model, Reply, estimate_tokens
-from codeyard.agent.tools import Toolbox
+from codeyard.agent.model import ContextOverflowError, Message, Model, Reply, ToolCall, estimate_tokens
+from codeyard.agent.tools import Toolbox, ToolResult, cap
 
 INTERRUPTED = (
     "The server stopped while this tool call was running, so its result is unknown. "
@@ -36,6 +37,8 @@ class AgentConfig:
     """Most model calls in one turn, so a confused model cannot loop forever."""
     context_fraction: float = 0.75
     """Share of the context window the conversation may fill before it is condensed."""
+    max_reply_chars: int = 200_000
+    """Most characters of a reply's text, and of each tool call's arguments, that are kept and stored."""
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class Agent:
                 return TurnResult(Outcome.STOPPED, state.stop)
             if state.pending_messages:
                 history += await self.journal.absorb_user_messages()
-            reply = await self._ask(history)
+            reply, oversized = self._capped(await self._ask(history))
             assistant = Message("assistant", reply.text, reply.tool_calls)
             if not reply.tool_calls:
                 if self.require_output and not self._output_submitted and not nudged:
@@ -98,7 +101,7 @@ class Agent:
             history.append(assistant)
             wait = False
             for call in reply.tool_calls:
-                result = await self.tools.run(call)
+                result = await self.tools.run(call) if call.id not in oversized else self._refused(oversized[call.id])
                 if call.name == "submit_structured_output" and not result.text.startswith("error"):
                     self._output_submitted = True
                 message = Message("tool", result.text, tool_call_id=call.id)
@@ -112,6 +115,30 @@ class Agent:
             say=f"I stopped after {self.config.max_steps} steps without finishing. Send a message to let me continue.",
         )
         return TurnResult(Outcome.FINISHED, "step limit")
+
+    def _capped(self, reply: Reply) -> tuple[Reply, dict[str, int]]:
+        """The reply within ``max_reply_chars``: a longer text is cut (and marked); a tool call with longer arguments
+        keeps none of them and is not run. Returns the calls so emptied, with their original sizes."""
+        limit = self.config.max_reply_chars
+        oversized: dict[str, int] = {}
+        calls: list[ToolCall] = []
+        for call in reply.tool_calls:
+            size = len(call.raw_arguments) if call.raw_arguments else len(json.dumps(call.arguments))
+            if size > limit:
+                oversized[call.id] = size
+                call = ToolCall(call.id, call.name, {}, "{}")
+            calls.append(call)
+        if not oversized and len(reply.text) <= limit:
+            return reply, oversized
+        text = cap(reply.text, limit, "model reply")
+        return Reply(text, tuple(calls), reply.usage, reply.stop_reason), oversized
+
+    def _refused(self, size: int) -> ToolResult:
+        return ToolResult(
+            f"error: the arguments of this call were {size:,} characters, more than the "
+            f"{self.config.max_reply_chars:,} one reply may carry, so nothing was done. "
+            "Send large content in smaller pieces (several calls, or a command that appends)."
+        )
 
     @staticmethod
     def _settled(history: list[Message]) -> TurnResult | None:

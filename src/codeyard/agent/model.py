@@ -183,6 +183,6 @@ def estimate_tokens(system: str, messages: Sequence[Message]) -> int:
 def _json_object(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack allows
         return None
     return value if isinstance(value, dict) else None

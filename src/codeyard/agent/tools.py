@@ -19,10 +19,24 @@ import referencing.exceptions
 from codeyard.agent import output_schema
 from codeyard.agent.journal import AgentEvent, Journal
 from codeyard.agent.model import ToolCall, ToolSpec
+from codeyard.agent.recall import KnowledgeSource, shown
 from codeyard.sandbox import Sandbox, SandboxError, confine
 
 MAX_READ_CHARS = 60_000
 MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_OUTPUT_CHARS = 100_000
+"""Most characters of one tool result that are kept (and stored); ``CODEYARD_MAX_TOOL_OUTPUT_CHARS``."""
+
+
+def cap(text: str, limit: int, what: str) -> str:
+    """``text`` whole when it fits ``limit`` characters, else its start and end with the cut marked between them."""
+    if len(text) <= limit:
+        return text
+    widest = f"\n[… {what} cut: {len(text):,} of {len(text):,} characters left out here …]\n"
+    keep = max(0, limit - len(widest))
+    marker = f"\n[… {what} cut: {len(text) - keep:,} of {len(text):,} characters left out here …]\n"
+    head = keep - keep // 4
+    return text[:head] + marker + (text[len(text) - keep // 4 :] if keep // 4 else "")
 
 
 @dataclass
@@ -56,6 +70,8 @@ class Toolbox:
         redact: Callable[[str], str],
         command_timeout: float,
         output_schema: dict[str, Any] | None = None,
+        knowledge: KnowledgeSource | None = None,
+        max_output_chars: int = MAX_OUTPUT_CHARS,
     ) -> None:
         self.sandbox = sandbox
         self.workspace = sandbox.workspace.resolve()
@@ -65,6 +81,8 @@ class Toolbox:
         self.redact = redact
         self.command_timeout = command_timeout
         self.output_schema = output_schema
+        self.knowledge = knowledge
+        self.max_output_chars = max_output_chars
         self._handlers: dict[str, Callable[[dict[str, Any]], Awaitable[ToolResult]]] = {
             "run_command": self._run_command,
             "read_file": self._read_file,
@@ -76,6 +94,8 @@ class Toolbox:
         }
         if output_schema is not None:
             self._handlers["submit_structured_output"] = self._submit
+        if knowledge is not None:
+            self._handlers["recall_knowledge"] = self._recall_knowledge
 
     @property
     def specs(self) -> list[ToolSpec]:
@@ -136,6 +156,17 @@ class Toolbox:
                     _obj({"output": {}, "is_final": {"type": "boolean"}}, ["output"]),
                 )
             )
+        if self.knowledge is not None:
+            specs.append(
+                ToolSpec(
+                    "recall_knowledge",
+                    "Open a note of the team's knowledge: give a note id or name from the knowledge index of your "
+                    "instructions, or describe what you need to find the best notes.",
+                    _obj(
+                        {"note": {"type": "string", "description": "a note id, a note name, or a few words"}}, ["note"]
+                    ),
+                )
+            )
         return specs
 
     async def run(self, call: ToolCall) -> ToolResult:
@@ -152,7 +183,7 @@ class Toolbox:
             result = ToolResult(f"error: bad arguments for {call.name}: {exc}")
         except OSError as exc:  # a directory, a loop, a full disk: the model can act on it, the session goes on
             result = ToolResult(f"error: {call.name} failed: {exc.strerror or type(exc).__name__}")
-        result.text = self.redact(result.text)
+        result.text = cap(self.redact(result.text), self.max_output_chars, "tool output")
         return result
 
     # -- workspace paths --------------------------------------------------------------------------------
@@ -280,3 +311,22 @@ class Toolbox:
         return ToolResult(
             "structured output stored", [AgentEvent("structured_output", "other", "structured output submitted")]
         )
+
+    async def _recall_knowledge(self, args: dict[str, Any]) -> ToolResult:
+        assert self.knowledge is not None
+        request = str(args["note"]).strip()
+        if not request:
+            raise ToolError("`note` must name a note or describe what you need")
+        notes = await self.knowledge.recall(request[:2000])
+        if not notes:
+            return ToolResult(f"no note of the team's knowledge matches {request[:200]!r}")
+        events = [
+            AgentEvent(
+                "knowledge_used",
+                "knowledge",
+                f"note {note.name} (recalled)",
+                {"note_id": note.note_id, "via": "recall_knowledge"},
+            )
+            for note in notes
+        ]
+        return ToolResult("\n\n".join(shown(note) for note in notes), events)

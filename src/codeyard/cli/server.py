@@ -13,9 +13,11 @@ import typer
 import uvicorn
 
 from codeyard import logs
+from codeyard.agent.model import ModelConfigError
+from codeyard.agent.providers.factory import check_config
 from codeyard.api.app import Background, create_app
 from codeyard.config import Settings
-from codeyard.runner.embedded import build_runner
+from codeyard.runner.embedded import build_runner, model_config
 from codeyard.scheduler.ticker import build_ticker
 from codeyard.services.container import Services
 from codeyard.services.identity import Bootstrap
@@ -154,7 +156,27 @@ def serve(
     }
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logs.configure(settings.log_format)
+    check_model(settings)
     asyncio.run(serve_async(settings))
+
+
+NO_MODEL_AT_START = (
+    "no model is configured, so sessions will fail: set CODEYARD_MODEL (openai:<model> or anthropic:<model>), "
+    "CODEYARD_MODEL_BASE_URL for a local or other compatible server (e.g. http://127.0.0.1:11434/v1 for Ollama) "
+    "and CODEYARD_MODEL_API_KEY"
+)
+
+
+def check_model(settings: Settings) -> None:
+    """Refuse to start with model settings that cannot work (one line, the valid forms); warn when there is none."""
+    if not settings.model:
+        log.warning(NO_MODEL_AT_START)
+        return
+    try:
+        check_config(model_config(settings))
+    except ModelConfigError as exc:
+        typer.echo(f"codeyard: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -28,21 +28,24 @@ LEASE = 20.0
 POLL = 1.0
 
 
+def model_config(settings: Settings) -> ModelConfig:
+    return ModelConfig(
+        spec=settings.model or "",
+        base_url=settings.model_base_url,
+        api_key=settings.resolved_model_api_key,
+        context_window=settings.model_context_window,
+        max_output_tokens=settings.model_max_output_tokens,
+        stream=settings.model_stream,
+        max_retries=settings.model_max_retries,
+        request_timeout=settings.model_timeout,
+    )
+
+
 def model_from_settings(settings: Settings) -> tuple[Model | None, str | None]:
     if not settings.model:
         return None, None
     try:
-        config = ModelConfig(
-            spec=settings.model,
-            base_url=settings.model_base_url,
-            api_key=settings.resolved_model_api_key,
-            context_window=settings.model_context_window,
-            max_output_tokens=settings.model_max_output_tokens,
-            stream=settings.model_stream,
-            max_retries=settings.model_max_retries,
-            request_timeout=settings.model_timeout,
-        )
-        return create_model(config), None
+        return create_model(model_config(settings)), None
     except ModelError as exc:
         return None, f"I cannot start: the model settings are not usable. {exc}"
 

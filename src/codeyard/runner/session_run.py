@@ -13,8 +13,9 @@ from codeyard.agent.model import Model, ModelError
 from codeyard.agent.tools import Toolbox
 from codeyard.config import Settings
 from codeyard.handoff.apply import HandoffApplyError, apply_handoff, parse_manifest
-from codeyard.runner import clone, context, workspace
+from codeyard.runner import clone, context, instructions, workspace
 from codeyard.runner.journal import DbJournal
+from codeyard.runner.knowledge import SessionKnowledge
 from codeyard.runner.redaction import Redactor
 from codeyard.sandbox import SANDBOX_WORKSPACE, Sandbox, SandboxError, confine, create_sandbox
 from codeyard.services.container import Services
@@ -25,8 +26,9 @@ log = structlog.get_logger("codeyard.runner")
 
 NO_MODEL = (
     "I cannot start: no model is configured on this server. An administrator must set CODEYARD_MODEL "
-    "(for example openai:gpt-4o-mini or anthropic:claude-sonnet-4-5) and CODEYARD_MODEL_API_KEY, then you "
-    "can send a message to retry."
+    "(for example openai:gpt-4o-mini or anthropic:claude-sonnet-4-5) and CODEYARD_MODEL_API_KEY, plus "
+    "CODEYARD_MODEL_BASE_URL for a local or other compatible server (e.g. http://127.0.0.1:11434/v1 for Ollama), "
+    "then you can send a message to retry."
 )
 
 
@@ -143,9 +145,22 @@ class SessionRun:
         )
         system = await journal.system_prompt()
         if system is None:
-            extra = await self._apply_handoff(ws)
+            extra, handoff_repo = await self._apply_handoff(ws)
             view = str(SANDBOX_WORKSPACE) if self.sandbox.backend == "bwrap" else str(self.root)
-            built = await context.build(row, self.services, view, ws.repos, ws.files, self.root, list(env), extra)
+            repo_dirs = list(dict.fromkeys([*ws.repos.values(), *([handoff_repo] if handoff_repo else [])]))
+            found = await asyncio.to_thread(instructions.collect, repo_dirs, self.root)
+            built = await context.build(
+                row,
+                self.services,
+                view,
+                ws.repos,
+                ws.files,
+                self.root,
+                list(env),
+                extra,
+                instructions=found,
+                handoff_repo=handoff_repo,
+            )
             system = built.system
             await journal.record_system(system, built.events)
         await self.runs.start(sid, self.runner_id)
@@ -156,13 +171,17 @@ class SessionRun:
             redact=redact,
             command_timeout=self.settings.command_timeout,
             output_schema=row.structured_output_schema,
+            knowledge=SessionKnowledge(self.services.knowledge, row.org_id, row.repos)
+            if row.knowledge_ids is None
+            else None,
+            max_output_chars=self.settings.max_tool_output_chars,
         )
         agent = Agent(
             self.model,
             tools,
             journal,
             system=system,
-            config=AgentConfig(max_steps=self.settings.max_steps),
+            config=AgentConfig(max_steps=self.settings.max_steps, max_reply_chars=self.settings.max_reply_chars),
             require_output=row.structured_output_schema is not None
             and row.request.get("structured_output_required", True) is not False,
         )
@@ -172,6 +191,7 @@ class SessionRun:
         elif result.outcome == Outcome.WAITING:
             await self.runs.wait_for_user(sid, self.runner_id)
         elif journal.usage_exceeded:
+            await self.count_time()  # store the ACUs that reached the limit before the status says so
             await self.runs.suspend_usage(
                 sid,
                 self.runner_id,
@@ -180,17 +200,17 @@ class SessionRun:
         else:
             await self.runs.release(sid, self.runner_id)
 
-    async def _apply_handoff(self, ws: workspace.Workspace) -> list[str]:
-        """A ``codeyard handoff`` session: rebuild the user's work tree in its repository before the agent starts."""
+    async def _apply_handoff(self, ws: workspace.Workspace) -> tuple[list[str], Path | None]:
+        """A ``codeyard handoff`` session: rebuild the user's work tree in its repository before the agent starts;
+        what was done, and the repository's directory."""
         manifest = parse_manifest(self.row.prompt)
         if manifest is None:
-            return []
+            return [], None
         repo_dir = ws.repos.get(manifest.remote_url or "") if manifest.remote_url else None
         if repo_dir is None:
             repo_dir = self.root / "repo"
             with confine.open_dir(self.root, "repo", create=True):
                 pass  # made without following a link planted where it belongs
         files = {path.name: path for path in ws.files}
-        return await asyncio.to_thread(
-            functools.partial(apply_handoff, max_bundle_bytes=self.settings.bundle_max_bytes), repo_dir, manifest, files
-        )
+        apply = functools.partial(apply_handoff, max_bundle_bytes=self.settings.bundle_max_bytes)
+        return await asyncio.to_thread(apply, repo_dir, manifest, files), repo_dir

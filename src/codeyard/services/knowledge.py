@@ -1,11 +1,11 @@
 """Knowledge notes and their folders (contract §7), and the choice of notes an agent is given (contract §5).
 
 A note says *when* it applies (its ``trigger``) and *what* the agent should know (its ``body``). The runner
-asks :meth:`Knowledge.matching_notes` which notes belong in a session's system prompt; the rule is plain word
-overlap, so that anyone can predict from a trigger which tasks will see the note.
+asks :meth:`Knowledge.session_notes` which notes a session's system prompt gives in full (the task's stemmed
+words cover most of the note's trigger or name, ranked with BM25: :mod:`codeyard.services.relevance`) and which
+it lists in an index, and :meth:`Knowledge.recall` which notes the agent opens later with ``recall_knowledge``.
 """
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -17,6 +17,7 @@ from codeyard.errors import ConflictError, FieldError, NotFoundError
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from codeyard.services.playbooks import check_macro
+from codeyard.services.relevance import Corpus, Match, coverage, terms
 from codeyard.services.sessions import repo_name
 from codeyard.storage.db import Database
 from codeyard.storage.tables import KnowledgeFolder, KnowledgeNote
@@ -24,48 +25,21 @@ from codeyard.storage.tables import KnowledgeFolder, KnowledgeNote
 UNPINNED = frozenset({"", "all", "*"})
 """``pinned_repo`` values that mean "every repository" (the reference leaves the sentinel open)."""
 
-_STOP_WORDS = """
-    a about above after again against all also am an and any are as at be because been before being below
-    between both but by can could did do does doing done down during each either else ever every few for from
-    further had has have having he her here hers him his how however i if in into is it its itself just let me
-    might more most much must my no nor not now of off on once only or other our ours out over own per please
-    same shall she should so some such than that the their theirs them then there these they this those
-    through to too under until up upon us very via was we were what whatever when whenever where whether which
-    while who whom whose why will with within without would yet you your yours
-    s t d ll m re ve don doesn isn aren wasn weren won
-    anything everything something task tasks work working works
-"""
-STOP_WORDS = frozenset(_STOP_WORDS.split())
-"""English function words, plus the framing words triggers are usually written with ("when working on…")."""
-
-_WORD = re.compile(r"[^\W_]+")
+MATCH_THRESHOLD = 0.5
+"""A note is given in full when the task covers *more* than this share of its trigger's (or name's) weight."""
+MAX_GIVEN = 5
+"""Most notes given in full at the start of a session; the others are listed in the index."""
+MAX_RECALLED = 3
+"""Most notes one ``recall_knowledge`` call opens when it names no note exactly."""
 
 
-def _fold(word: str) -> str:
-    """Ignore a plural ``s`` so that "test" and "tests" count as the same word (but "class" stays "class")."""
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
-
-
-def content_words(text: str) -> set[str]:
-    """The words of ``text`` that carry meaning: case-folded, split on anything not a letter or digit
-    (so ``billing-service`` and ``billing_service`` are two words), stop words removed, plural ``s`` ignored."""
-    return {_fold(word) for word in _WORD.findall(text.casefold()) if word not in STOP_WORDS}
-
-
-def trigger_matches(trigger: str, text: str) -> bool:
-    """Whether a note's trigger applies to a task described by ``text``.
-
-    The rule: more than half of the trigger's content words (see :func:`content_words`) appear in the text as
-    whole words. One or two content words must all appear; three need two; four need three; and so on. So the
-    trigger "when working on the billing service" (content words: billing, service) matches "fix the invoice
-    rounding bug in the billing service" but neither "write docs" nor "rebill the service". A trigger made only
-    of stop words never matches; such a note reaches a session only when listed in ``knowledge_ids``.
-    """
-    return _more_than_half(content_words(trigger), content_words(text))
-
-
-def _more_than_half(wanted: set[str], found: set[str]) -> bool:
-    return bool(wanted) and len(wanted & found) * 2 > len(wanted)
+def trigger_matches(trigger: str, text: str, threshold: float = MATCH_THRESHOLD) -> bool:
+    """Whether a note's trigger applies to a task described by ``text``: the task covers more than ``threshold`` of
+    the trigger's stemmed words (see :mod:`codeyard.services.relevance`). So "When analyzing CSV data files" matches
+    "Analyze the CSV data in sales.csv", and "when working on the billing service" does not match "write docs". A
+    trigger made only of stop words never matches; such a note reaches a session through the index or
+    ``knowledge_ids``."""
+    return coverage(trigger, text) > threshold
 
 
 def pin_applies(pinned_repo: str | None, repos: Iterable[str]) -> bool:
@@ -107,6 +81,28 @@ class Note:
     access_type: str
     created_at: float
     updated_at: float
+
+
+@dataclass(frozen=True)
+class SessionNotes:
+    """The knowledge a session starts with (contract §5)."""
+
+    given: list[Note]
+    """Notes given in full in the system prompt, best first."""
+    index: list[Note]
+    """Every other note the session may open with ``recall_knowledge``, listed by name and trigger, oldest first."""
+
+
+def _rank(notes: Sequence[Note], task: Sequence[str]) -> list[tuple[int, Match]]:
+    """Each note sharing a word with ``task``, with its trigger or its name, whichever the task covers more (the
+    score adds both), in no particular order."""
+    triggers = {m.index: m for m in Corpus([terms(n.trigger) for n in notes]).rank(task)}
+    names = {m.index: m for m in Corpus([terms(n.name) for n in notes]).rank(task)}
+    found: list[tuple[int, Match]] = []
+    for index in sorted(triggers.keys() | names.keys()):
+        parts = [m for m in (triggers.get(index), names.get(index)) if m is not None]
+        found.append((index, Match(index, max(m.coverage for m in parts), sum(m.score for m in parts))))
+    return found
 
 
 @dataclass(frozen=True)
@@ -290,35 +286,77 @@ class Knowledge:
         return Folder(row.id, row.name, row.parent_folder_id, paths[row.id], 0)
 
     # -- the agent's context ---------------------------------------------------------------------------
+    async def session_notes(
+        self,
+        org_id: str,
+        text: str,
+        repos: Sequence[str],
+        knowledge_ids: Sequence[str] | None,
+        *,
+        threshold: float = MATCH_THRESHOLD,
+        limit: int = MAX_GIVEN,
+    ) -> SessionNotes:
+        """The notes a session about ``text`` (its prompt) working on ``repos`` starts with.
+
+        - ``knowledge_ids`` is ``None`` (the session did not say): among the org's *enabled* notes whose
+          ``pinned_repo`` applies (:func:`pin_applies`), the best ``limit`` whose trigger or name the prompt and the
+          repo names cover more than ``threshold`` (:mod:`codeyard.services.relevance`) are given in full, best
+          first; every other one goes to the index, oldest first.
+        - ``knowledge_ids`` is ``[]``: no notes at all.
+        - a list: exactly those notes of the org in full, whatever their trigger, pin or switch says, since the
+          caller chose them by id; no index. Ids of other orgs or of deleted notes are skipped.
+        """
+        if knowledge_ids is not None:
+            if not knowledge_ids:
+                return SessionNotes([], [])
+            query = select(KnowledgeNote).where(
+                KnowledgeNote.org_id == org_id, KnowledgeNote.id.in_(set(knowledge_ids))
+            )
+            async with self.db.read() as s:
+                rows = list(await s.scalars(query.order_by(KnowledgeNote.pk)))
+                paths = await self._folder_paths(s, org_id)
+            return SessionNotes([_note(r, paths) for r in rows], [])
+        candidates = await self._candidates(org_id, repos)
+        task = terms(text) + [word for repo in repos for word in terms(repo_name(repo))]
+        ranked = _rank(candidates, task)
+        ranked.sort(key=lambda found: (-found[1].coverage, -found[1].score, found[0]))
+        chosen = {i for i, match in ranked if match.coverage > threshold}
+        given = [candidates[i] for i, _ in ranked if i in chosen][: max(0, limit)]
+        ids = {note.note_id for note in given}
+        return SessionNotes(given, [note for note in candidates if note.note_id not in ids])
+
     async def matching_notes(
         self, org_id: str, text: str, repos: Sequence[str], knowledge_ids: Sequence[str] | None
     ) -> list[Note]:
-        """The notes a session about ``text`` (its prompt) working on ``repos`` should be given, oldest first.
+        """The notes given in full (see :meth:`session_notes`)."""
+        return (await self.session_notes(org_id, text, repos, knowledge_ids)).given
 
-        - ``knowledge_ids`` is ``None`` (the session did not say): every *enabled* note of the org whose trigger
-          matches the text (:func:`trigger_matches`) and whose ``pinned_repo`` applies (:func:`pin_applies`).
-        - ``knowledge_ids`` is ``[]``: no notes at all.
-        - a list: exactly those notes of the org, whatever their trigger, pin or switch says, since the caller
-          chose them by id. Ids of other orgs or of deleted notes are skipped.
-        """
-        if knowledge_ids is not None and not knowledge_ids:
-            return []
-        query = select(KnowledgeNote).where(KnowledgeNote.org_id == org_id).order_by(KnowledgeNote.pk)
-        if knowledge_ids is not None:
-            query = query.where(KnowledgeNote.id.in_(set(knowledge_ids)))
-        else:
-            query = query.where(KnowledgeNote.is_enabled.is_(True))
+    async def recall(self, org_id: str, request: str, repos: Sequence[str], *, limit: int = MAX_RECALLED) -> list[Note]:
+        """What the agent's ``recall_knowledge`` opens, among the notes a session may see (enabled, pin applies):
+        the note with the id ``request``, else the notes with that name (ignoring case), else the ``limit`` notes
+        whose trigger and name rank best for the request's words."""
+        candidates = await self._candidates(org_id, repos)
+        wanted = request.strip()
+        exact = [n for n in candidates if n.note_id == wanted] or [
+            n for n in candidates if n.name.strip().casefold() == wanted.casefold()
+        ]
+        if exact:
+            return exact[: max(1, limit)]
+        ranked = _rank(candidates, terms(wanted))
+        ranked.sort(key=lambda found: (-found[1].score, found[0]))
+        return [candidates[i] for i, _ in ranked][: max(0, limit)]
+
+    async def _candidates(self, org_id: str, repos: Sequence[str]) -> list[Note]:
+        """The org's enabled notes whose pin applies to ``repos``, oldest first."""
+        query = (
+            select(KnowledgeNote)
+            .where(KnowledgeNote.org_id == org_id, KnowledgeNote.is_enabled.is_(True))
+            .order_by(KnowledgeNote.pk)
+        )
         async with self.db.read() as s:
             rows = list(await s.scalars(query))
             paths = await self._folder_paths(s, org_id)
-        if knowledge_ids is None:
-            task_words = content_words(text)
-            rows = [
-                r
-                for r in rows
-                if pin_applies(r.pinned_repo, repos) and _more_than_half(content_words(r.trigger), task_words)
-            ]
-        return [_note(r, paths) for r in rows]
+        return [_note(r, paths) for r in rows if pin_applies(r.pinned_repo, repos)]
 
     # -- helpers ---------------------------------------------------------------------------------------
     @staticmethod

@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import anthropic
+import httpx2
 from anthropic.types import (
     Message as WireMessage,
     MessageDeltaUsage,
@@ -25,6 +26,7 @@ from anthropic.types import (
 )
 
 from codeyard.agent.model import ContextOverflowError, Message, ModelError, Reply, ToolCall, ToolSpec, Usage
+from codeyard.agent.providers.answers import garbled, response_object, unexpected, whole_instead_of_stream
 from codeyard.agent.providers.retry import (
     Retrier,
     RetryNotice,
@@ -39,6 +41,8 @@ from codeyard.agent.providers.retry import (
 _Block = TextBlockParam | ToolUseBlockParam | ToolResultBlockParam
 
 _STOP_REASONS = {"stop_sequence": "end_turn"}
+
+_EXPECTED = "a Messages answer"
 
 
 class AnthropicMessagesModel:
@@ -81,10 +85,11 @@ class AnthropicMessagesModel:
         await self._client.close()
 
     async def _whole(self, system: str, messages: list[MessageParam], tools: list[ToolParam]) -> Reply:
+        # The raw response, parsed here: given a body that is not JSON, the SDK returns its text instead of raising.
         response = await self._client.post(
-            "/v1/messages", cast_to=WireMessage, body=self._body(system, messages, tools)
+            "/v1/messages", cast_to=httpx2.Response, body=self._body(system, messages, tools)
         )
-        return _reply(response)
+        return _parse_whole(response.status_code, await response_object(response, _EXPECTED))
 
     def _body(self, system: str, messages: list[MessageParam], tools: list[ToolParam]) -> dict[str, object]:
         """The request body, sent through the client's plain ``post``: ``messages.create`` re-walks every typed
@@ -109,23 +114,35 @@ class AnthropicMessagesModel:
         calls: dict[int, _ToolUse] = {}
         usage = Usage()
         stop_reason: str | None = None
+        events = 0
         async with stream:
-            async for event in stream:
-                if event.type == "message_start":
-                    usage = _usage(event.message.usage)
-                elif event.type == "content_block_start" and event.content_block.type == "tool_use":
-                    calls[event.index] = _ToolUse(event.content_block.id, event.content_block.name)
-                elif event.type == "content_block_delta" and event.delta.type == "text_delta":
-                    text.append(event.delta.text)
-                elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
-                    if event.index in calls:
-                        calls[event.index].json += event.delta.partial_json
-                elif event.type == "message_delta":
-                    stop_reason = event.delta.stop_reason or stop_reason
-                    input_tokens = (
-                        usage.input_tokens if event.usage.input_tokens is None else _usage(event.usage).input_tokens
-                    )
-                    usage = Usage(input_tokens, event.usage.output_tokens)
+            whole = await whole_instead_of_stream(stream.response, _EXPECTED)
+            if whole is not None:
+                return _parse_whole(stream.response.status_code, whole)
+            try:
+                async for event in stream:
+                    events += 1
+                    if event.type == "message_start":
+                        usage = _usage(event.message.usage)
+                    elif event.type == "content_block_start" and event.content_block.type == "tool_use":
+                        calls[event.index] = _ToolUse(event.content_block.id, event.content_block.name)
+                    elif event.type == "content_block_delta" and event.delta.type == "text_delta":
+                        text.append(event.delta.text)
+                    elif event.type == "content_block_delta" and event.delta.type == "input_json_delta":
+                        if event.index in calls:
+                            calls[event.index].json += event.delta.partial_json
+                    elif event.type == "message_delta":
+                        stop_reason = event.delta.stop_reason or stop_reason
+                        input_tokens = (
+                            usage.input_tokens if event.usage.input_tokens is None else _usage(event.usage).input_tokens
+                        )
+                        usage = Usage(input_tokens, event.usage.output_tokens)
+            except (ValueError, AttributeError, TypeError, KeyError) as exc:  # an event that is not JSON, or broken
+                raise garbled(
+                    stream.response.status_code, "a stream event that is not a Messages event", _EXPECTED
+                ) from exc
+        if not events:
+            raise garbled(stream.response.status_code, "an event stream without a single event", _EXPECTED)
         tool_calls = tuple(ToolCall.parse(call.id, call.name, call.json) for _, call in sorted(calls.items()))
         return _reply_of("".join(text), tool_calls, usage, stop_reason)
 
@@ -136,13 +153,13 @@ class AnthropicMessagesModel:
                 return Transient(f"the stream broke off: {message}")
             if looks_like_context_overflow(exc.status_code, exc.error_code, message):
                 return ContextOverflowError(f"the conversation no longer fits the context of {self.name}: {message}")
-            return status_failure(exc.status_code, message, exc.response.headers, self._endpoint)
+            return status_failure(exc.status_code, message, exc.response.headers)
         if isinstance(exc, anthropic.APITimeoutError):
             return Transient(f"no answer within {self._timeout:g} seconds")
         if isinstance(exc, anthropic.APIConnectionError):
             return Transient(f"could not connect ({exc.__cause__ or exc.message})")
         if isinstance(exc, anthropic.AnthropicError):
-            return ModelError(f"the model at {self._endpoint} failed: {exc}")
+            return ModelError(f"the model {self.name} failed: {exc}")
         return transport_failure(exc)
 
 
@@ -153,6 +170,15 @@ class _ToolUse:
     id: str
     name: str
     json: str = ""
+
+
+def _parse_whole(status: int, data: dict[str, Any]) -> Reply:
+    if not isinstance(data.get("content"), list):
+        raise unexpected(status, data, "content", _EXPECTED)
+    try:
+        return _reply(WireMessage.construct(**data))
+    except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:  # a broken part
+        raise garbled(status, f"a message of the wrong shape ({exc})", _EXPECTED) from exc
 
 
 def _reply(response: WireMessage) -> Reply:

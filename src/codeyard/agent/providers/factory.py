@@ -11,6 +11,9 @@ from codeyard.agent.providers.openai_chat import OpenAIChatModel
 from codeyard.agent.providers.retry import RetryNotice, RetryPolicy
 
 _PROVIDERS = ("openai", "anthropic")
+VALID_FORMS = (
+    "openai:<model> (OpenAI, or any OpenAI-compatible server: vLLM, Ollama, llama.cpp, OpenRouter) or anthropic:<model>"
+)
 
 
 @dataclass(frozen=True)
@@ -33,20 +36,24 @@ class ModelConfig:
     retry_max_delay: float = 30.0
 
 
-def create_model(config: ModelConfig, *, on_retry: Callable[[RetryNotice], None] | None = None) -> Model:
-    """The provider named by `config.spec`; `on_retry` hears of every wait before a retry."""
+def check_config(config: ModelConfig) -> tuple[str, str]:
+    """The provider and model name of a usable configuration; `ModelConfigError` in one line otherwise."""
     provider, _, model = config.spec.partition(":")
     if provider not in _PROVIDERS or not model.strip():
-        raise ModelConfigError(
-            f"CODEYARD_MODEL must look like openai:<model> or anthropic:<model>, not {config.spec!r}"
-        )
+        raise ModelConfigError(f"CODEYARD_MODEL={config.spec!r} is not valid: use {VALID_FORMS}")
     _check_positive(config)
+    return provider, model.strip()
+
+
+def create_model(config: ModelConfig, *, on_retry: Callable[[RetryNotice], None] | None = None) -> Model:
+    """The provider named by `config.spec`; `on_retry` hears of every wait before a retry."""
+    provider, model = check_config(config)
     policy = RetryPolicy(
         max_retries=config.max_retries, base_delay=config.retry_base_delay, max_delay=config.retry_max_delay
     )
     provider_class = OpenAIChatModel if provider == "openai" else AnthropicMessagesModel
     return provider_class(
-        model=model.strip(),
+        model=model,
         base_url=config.base_url,
         api_key=config.api_key,
         context_window=config.context_window,

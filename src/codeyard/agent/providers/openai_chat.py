@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import httpx2
 import openai
 from openai.types.chat import (
     ChatCompletion,
@@ -32,6 +34,7 @@ from codeyard.agent.model import (
     ToolSpec,
     Usage,
 )
+from codeyard.agent.providers.answers import garbled, response_object, unexpected, whole_instead_of_stream
 from codeyard.agent.providers.retry import (
     Retrier,
     RetryNotice,
@@ -42,6 +45,8 @@ from codeyard.agent.providers.retry import (
     status_failure,
     transport_failure,
 )
+
+_EXPECTED = "a Chat Completions answer"
 
 _STOP_REASONS = {"stop": "end_turn", "tool_calls": "tool_use", "function_call": "tool_use", "length": "max_tokens"}
 
@@ -88,10 +93,19 @@ class OpenAIChatModel:
     async def _whole(
         self, messages: list[ChatCompletionMessageParam], tools: list[ChatCompletionFunctionToolParam]
     ) -> Reply:
-        completion = await self._client.post(
-            "/chat/completions", cast_to=ChatCompletion, body=self._body(messages, tools)
+        # The raw response, parsed here: given a body that is not JSON, the SDK returns its text instead of raising.
+        response = await self._client.post(
+            "/chat/completions", cast_to=httpx2.Response, body=self._body(messages, tools)
         )
-        return self._reply_from_completion(completion)
+        return self._parse_whole(response.status_code, await response_object(response, _EXPECTED))
+
+    def _parse_whole(self, status: int, data: dict[str, Any]) -> Reply:
+        if not isinstance(data.get("choices"), list):
+            raise unexpected(status, data, "choices", _EXPECTED)
+        try:
+            return self._reply_from_completion(ChatCompletion.construct(**data))
+        except (AttributeError, TypeError, KeyError, ValueError, RecursionError) as exc:  # a broken part
+            raise garbled(status, f"a chat completion of the wrong shape ({exc})", _EXPECTED) from exc
 
     def _body(
         self, messages: list[ChatCompletionMessageParam], tools: list[ChatCompletionFunctionToolParam]
@@ -119,20 +133,32 @@ class OpenAIChatModel:
         calls: dict[int, _PartialCall] = {}
         finish_reason: str | None = None
         usage = Usage()
+        chunks = 0
         async with stream:
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = _usage(chunk.usage)
-                for choice in chunk.choices[:1]:
-                    finish_reason = choice.finish_reason or finish_reason
-                    if choice.delta.content:
-                        text.append(choice.delta.content)
-                    for delta in choice.delta.tool_calls or ():
-                        partial = calls.setdefault(delta.index, _PartialCall())
-                        partial.id = delta.id or partial.id
-                        if delta.function is not None:
-                            partial.name = partial.name or delta.function.name or ""
-                            partial.arguments += delta.function.arguments or ""
+            whole = await whole_instead_of_stream(stream.response, _EXPECTED)
+            if whole is not None:
+                return self._parse_whole(stream.response.status_code, whole)
+            try:
+                async for chunk in _chunks(stream):
+                    chunks += 1
+                    if chunk.usage is not None:
+                        usage = _usage(chunk.usage)
+                    for choice in chunk.choices[:1]:
+                        finish_reason = choice.finish_reason or finish_reason
+                        if choice.delta.content:
+                            text.append(choice.delta.content)
+                        for delta in choice.delta.tool_calls or ():
+                            partial = calls.setdefault(delta.index, _PartialCall())
+                            partial.id = delta.id or partial.id
+                            if delta.function is not None:
+                                partial.name = partial.name or delta.function.name or ""
+                                partial.arguments += delta.function.arguments or ""
+            except (AttributeError, TypeError, KeyError) as exc:  # lenient parsing met a broken chunk
+                raise garbled(
+                    stream.response.status_code, f"a stream chunk of the wrong shape ({exc})", _EXPECTED
+                ) from exc
+        if not chunks:
+            raise garbled(stream.response.status_code, "an event stream without a single chunk", _EXPECTED)
         tool_calls = tuple(
             ToolCall.parse(partial.id or _fallback_id(), partial.name, partial.arguments)
             for _, partial in sorted(calls.items())
@@ -141,7 +167,7 @@ class OpenAIChatModel:
 
     def _reply_from_completion(self, completion: ChatCompletion) -> Reply:
         if not completion.choices:
-            raise ModelError(f"the model at {self._endpoint} returned no choices")
+            raise ModelError(f"the model {self.name} returned no choices")
         choice = completion.choices[0]
         tool_calls = tuple(
             ToolCall.parse(call.id or _fallback_id(), call.function.name, call.function.arguments or "")
@@ -156,7 +182,7 @@ class OpenAIChatModel:
             message = body_message(exc.body, exc.message)
             if looks_like_context_overflow(exc.status_code, exc.code, message):
                 return ContextOverflowError(f"the conversation no longer fits the context of {self.name}: {message}")
-            return status_failure(exc.status_code, message, exc.response.headers, self._endpoint)
+            return status_failure(exc.status_code, message, exc.response.headers)
         if isinstance(exc, openai.APITimeoutError):
             return Transient(f"no answer within {self._timeout:g} seconds")
         if isinstance(exc, openai.APIConnectionError):
@@ -164,8 +190,17 @@ class OpenAIChatModel:
         if type(exc) is openai.APIError:  # an error chunk inside a stream that had started well
             return Transient(f"the stream broke off: {exc.message}")
         if isinstance(exc, openai.OpenAIError):
-            return ModelError(f"the model at {self._endpoint} failed: {exc}")
+            return ModelError(f"the model {self.name} failed: {exc}")
         return transport_failure(exc)
+
+
+async def _chunks(stream: openai.AsyncStream[ChatCompletionChunk]) -> AsyncIterator[ChatCompletionChunk]:
+    """The stream's chunks; an event whose data is not JSON is a garbled answer, not a crash."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    except ValueError as exc:
+        raise garbled(stream.response.status_code, "a stream event that is not JSON", _EXPECTED) from exc
 
 
 @dataclass

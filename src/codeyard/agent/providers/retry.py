@@ -2,9 +2,10 @@
 
 Both SDKs are built with `max_retries=0`, so a rate limit is never retried twice over (SDK inside, us
 outside). Each provider supplies a classifier that turns its SDK's exceptions into either a `Transient`
-failure (429, 408, 409, 5xx, connection errors, timeouts: worth another attempt) or a final
-`ModelError`; the `Retrier` waits with exponential backoff and jitter between attempts, or exactly as long
-as the server's `Retry-After` asks (capped), and gives up with `ModelUnavailableError` in plain words.
+failure (429, 408, 409, 5xx, connection errors, timeouts, answers that are not the API's: worth another
+attempt) or a final `ModelError`; the `Retrier` waits with exponential backoff and jitter between attempts,
+or exactly as long as the server's `Retry-After` asks (capped), and gives up with `ModelUnavailableError` in
+plain words.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import httpx2
 import structlog
 
 from codeyard.agent.model import ModelError, ModelUnavailableError
+from codeyard.agent.providers.answers import GarbledAnswerError
 
 T = TypeVar("T")
 
@@ -98,15 +100,20 @@ def backoff_delay(attempt: int, policy: RetryPolicy, retry_after: float | None, 
     return rng.uniform(ceiling / 2, ceiling)
 
 
-def status_failure(status: int, message: str, headers: Mapping[str, str], endpoint: str) -> Transient | ModelError:
-    """The shared reading of an HTTP error status (context overflow is recognised by each provider first)."""
+def status_failure(status: int, message: str, headers: Mapping[str, str]) -> Transient | ModelError:
+    """The shared reading of an HTTP error status (context overflow is recognised by each provider first).
+
+    Messages name the model endpoint but not its URL: they reach the session's users, while the URL (which may
+    carry credentials or an internal host name) is for the server's log."""
     if is_retryable_status(status):
         return Transient(f"HTTP {status}: {message}", parse_retry_after(headers))
     if status in (401, 403):
-        return ModelError(f"the model at {endpoint} refused the API key (HTTP {status}): {message}")
+        return ModelError(f"the model endpoint refused the API key (HTTP {status}): {message}")
     if status == 404:
-        return ModelError(f"the model at {endpoint} was not found (HTTP 404), check CODEYARD_MODEL: {message}")
-    return ModelError(f"the model at {endpoint} rejected the request (HTTP {status}): {message}")
+        return ModelError(
+            f"the model endpoint answered HTTP 404 (check CODEYARD_MODEL and CODEYARD_MODEL_BASE_URL): {message}"
+        )
+    return ModelError(f"the model endpoint rejected the request (HTTP {status}): {message}")
 
 
 def looks_like_context_overflow(status: int, code: str | None, message: str) -> bool:
@@ -122,7 +129,10 @@ def looks_like_context_overflow(status: int, code: str | None, message: str) -> 
 
 
 def transport_failure(exc: Exception) -> Transient | None:
-    """Connection failures that escape the SDKs, such as a stream cut off half-way."""
+    """Connection failures that escape the SDKs, such as a stream cut off half-way, and answers that are not the
+    API's (an HTML page, bytes, cut JSON), which a proxy or an overloaded server sends with any status."""
+    if isinstance(exc, GarbledAnswerError):
+        return Transient(str(exc))
     if isinstance(exc, httpx2.TimeoutException):
         return Transient(f"timed out ({type(exc).__name__})")
     if isinstance(exc, httpx2.TransportError):
@@ -175,10 +185,12 @@ class Retrier:
                 if failure is None:
                     raise
                 if isinstance(failure, ModelError):
+                    _log.warning("model_failed", endpoint=self._endpoint, reason=str(failure))
                     raise failure from exc
                 if attempt == attempts:
+                    _log.warning("model_gave_up", endpoint=self._endpoint, attempts=attempts, reason=failure.reason)
                     raise ModelUnavailableError(
-                        f"the model at {self._endpoint} did not answer after {attempts} "
+                        f"the model endpoint gave no usable answer in {attempts} "
                         f"attempt{'s' if attempts > 1 else ''}: {failure.reason}"
                     ) from exc
                 delay = backoff_delay(attempt, self._policy, failure.retry_after, self._rng)
