@@ -14,7 +14,7 @@ from codeyard.handoff.apply import HandoffApplyError, apply_handoff, parse_manif
 from codeyard.runner import context, workspace
 from codeyard.runner.journal import DbJournal
 from codeyard.runner.redaction import Redactor
-from codeyard.sandbox import SANDBOX_WORKSPACE, Sandbox, SandboxError, create_sandbox
+from codeyard.sandbox import SANDBOX_WORKSPACE, Sandbox, SandboxError, SandboxLimits, create_sandbox
 from codeyard.services.container import Services
 from codeyard.services.runs import ACU_SECONDS, LeaseLostError
 from codeyard.storage.tables import AgentSessionRow
@@ -26,6 +26,16 @@ NO_MODEL = (
     "(for example openai:gpt-4o-mini or anthropic:claude-sonnet-4-5) and CODEYARD_MODEL_API_KEY, then you "
     "can send a message to retry."
 )
+
+
+def sandbox_limits(settings: Settings) -> SandboxLimits:
+    """The per-command limits the settings ask for (the rest keep their defaults)."""
+    return SandboxLimits(
+        cgroup_memory_bytes=settings.sandbox_memory_bytes,
+        cpus=settings.sandbox_cpus,
+        tmp_bytes=settings.sandbox_tmp_bytes,
+        workspace_max_bytes=settings.workspace_max_bytes,
+    )
 
 
 class SessionRun:
@@ -115,6 +125,9 @@ class SessionRun:
             network=self.settings.sandbox_network,
             backend=self.settings.sandbox_backend,
             hidden_paths=[self.settings.data_dir],
+            limits=sandbox_limits(self.settings),
+            uid=self.settings.sandbox_uid,
+            gid=self.settings.sandbox_gid,
         )
         system = await journal.system_prompt()
         if system is None:
