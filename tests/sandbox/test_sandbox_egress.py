@@ -6,6 +6,7 @@ private address there, and one on an address from a documentation range (routed 
 nowhere else, checked before any connection) standing for a public host. No packet leaves the machine.
 """
 
+import asyncio
 import contextlib
 import ipaddress
 import json
@@ -18,7 +19,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import psutil
 import pytest
 
 from codeyard.sandbox import Sandbox, create_sandbox
@@ -198,3 +201,16 @@ async def test_commands_cannot_open_the_closed_ranges_again(networked: Sandbox) 
     refusal, _, routes = result.output.partition("---")
     assert "Operation not permitted" in refusal
     assert "prohibit 10.0.0.0/8" in routes
+
+
+async def test_stopping_a_networked_command_leaves_no_helper_behind(networked: Sandbox, sleeper: Any) -> None:
+    task = asyncio.create_task(networked.run(f"{sleeper.command} & wait", timeout=60))
+    await sleeper.wait_running(1)
+
+    await networked.kill_all()
+    result = await task
+
+    assert (result.cancelled, result.exit_code) == (True, None)
+    assert sleeper.survivors() == []
+    helpers = [child for child in psutil.Process().children(recursive=True) if child.name() == "slirp4netns"]
+    assert helpers == []

@@ -152,6 +152,9 @@ class EgressAttachment:
 
     async def _start_slirp(self, netns: int, userns: int) -> None:
         ready_read, ready_write = os.pipe2(os.O_CLOEXEC)
+        # slirp4netns exits when the write end closes: at ``close`` or when the server itself dies.
+        exit_read, self._exit_write = os.pipe2(os.O_CLOEXEC)
+        self._open.add(self._exit_write)
         try:
             self._slirp = await asyncio.create_subprocess_exec(
                 _tool("slirp4netns"),
@@ -160,6 +163,7 @@ class EgressAttachment:
                 "--disable-host-loopback",
                 "--enable-seccomp",
                 f"--ready-fd={ready_write}",
+                f"--exit-fd={exit_read}",
                 "--netns-type=path",
                 f"--userns-path=/proc/self/fd/{userns}",
                 f"/proc/self/fd/{netns}",
@@ -167,7 +171,7 @@ class EgressAttachment:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                pass_fds=(ready_write, netns, userns),
+                pass_fds=(ready_write, exit_read, netns, userns),
                 start_new_session=True,
                 preexec_fn=self._demote,
             )
@@ -178,6 +182,7 @@ class EgressAttachment:
                 raise SandboxError("slirp4netns could not give the sandbox a network")
         finally:
             os.close(ready_read)
+            os.close(exit_read)
             if ready_write >= 0:
                 os.close(ready_write)
 

@@ -138,7 +138,11 @@ class ProcessGroupRunner:
         oversize: int | None = None
         try:
             if launch.attach is not None and not running.cancelled:
-                await launch.attach()
+                try:
+                    await launch.attach()
+                except SandboxError:
+                    if not running.cancelled:
+                        raise
             timed_out, oversize = await self._wait(protocol, timeout, launch.workspace)
         finally:
             running.kill()
