@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from codeyard.sandbox import Sandbox, SandboxLimits, create_sandbox
+from codeyard.sandbox.egress import egress_problem
 from codeyard.sandbox.ownership import resolve_identity
 
 pytestmark = pytest.mark.usefixtures("bwrap")
@@ -160,3 +161,19 @@ async def test_handing_the_workspace_over_never_reaches_past_it(
     for path in (outside_dir, outside_dir / "inner", linked_file, hard_linked):
         assert path.stat().st_uid == 0, path
     assert workspace.stat().st_uid == resolve_identity().uid
+
+
+@pytest.mark.parametrize("network", [False, True])
+async def test_no_descriptor_of_the_server_reaches_a_command(workspace: Path, network: bool) -> None:
+    """A directory descriptor opened outside the sandbox's root would let ``..`` climb out of it."""
+    if network:
+        problem = egress_problem()
+        if problem is not None:
+            pytest.skip(problem)
+    sandbox = create_sandbox(workspace, backend="bwrap", network=network)
+
+    result = await sandbox.run(
+        "/usr/bin/python3 -c 'import os; print(sorted(int(fd) for fd in os.listdir(\"/proc/self/fd\")))'", timeout=20
+    )
+
+    assert result.output == "[0, 1, 2, 3]\n"  # stdin, stdout, stderr, and the listing's own descriptor

@@ -101,6 +101,7 @@ class BwrapSandbox:
         if self._identity is not None:
             await asyncio.to_thread(adopt, self.workspace, self._identity)
         fds: list[int] = []
+        workspace_fd: int | None = None
         egress: EgressAttachment | None = None
         try:
             fds.append(seccomp_fd())
@@ -109,10 +110,11 @@ class BwrapSandbox:
                 egress = EgressAttachment(self._blocked, demoter(self._identity) if self._identity else None)
                 fds.append(_data_fd(resolver_config()))
                 options += ["--ro-bind-data", str(fds[-1]), _resolver_path(), *egress.bwrap_options]
-            workspace_fd = None
             if self._identity is not None:
+                # Close-on-exec and never in pass_fds: the forked child checks the bind with it before it
+                # executes bwrap, and a command must never inherit it (".." from a descriptor opened
+                # outside the sandbox's root leads out of the sandbox).
                 workspace_fd = os.open(self.workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                fds.append(workspace_fd)
             argv = [*self._options, *options, "--chdir", str(workdir), "--", "/bin/bash", "-c", self._prelude]
             argv += ["bash", command]
             launch = Launch(
@@ -124,6 +126,8 @@ class BwrapSandbox:
             )
             return await self._runner.run(argv, env=environment, cwd=Path("/"), timeout=timeout, launch=launch)
         finally:
+            if workspace_fd is not None:
+                os.close(workspace_fd)
             for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
@@ -241,8 +245,8 @@ def _probe(identity: Identity | None) -> str | None:
 def _run_probe(bwrap: str, workspace: Path, seccomp: int, identity: Identity | None) -> str | None:
     argv = [bwrap, *bwrap_options(workspace, network=False, hidden_paths=(), staged=identity is not None)]
     argv += ["--seccomp", str(seccomp), "--chdir", str(SANDBOX_WORKSPACE), "--", "/bin/true"]
-    fds = [seccomp]
     setup = None
+    workspace_fd: int | None = None
     if identity is not None:
         try:
             prepare_stage()
@@ -250,7 +254,6 @@ def _run_probe(bwrap: str, workspace: Path, seccomp: int, identity: Identity | N
         except (SandboxError, OSError) as exc:
             return f"the sandbox uid could not be prepared: {exc}"
         workspace_fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        fds.append(workspace_fd)
         setup = functools.partial(_enter_as, workspace, workspace_fd, identity)
     try:
         probe = subprocess.run(
@@ -260,14 +263,14 @@ def _run_probe(bwrap: str, workspace: Path, seccomp: int, identity: Identity | N
             env={},
             timeout=_PROBE_TIMEOUT_S,
             check=False,
-            pass_fds=fds,
+            pass_fds=[seccomp],
             preexec_fn=setup,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         return f"bwrap could not be started: {exc}"
     finally:
-        for fd in fds[1:]:
-            os.close(fd)
+        if workspace_fd is not None:
+            os.close(workspace_fd)
     if probe.returncode != 0:
         detail = probe.stderr.decode("utf-8", errors="replace").strip()
         return f"bwrap exited with status {probe.returncode}: {detail}"
