@@ -99,7 +99,10 @@ class BwrapSandbox:
         workdir = SANDBOX_WORKSPACE / resolve_workdir(self.workspace, cwd)
         environment = command_environment(str(SANDBOX_WORKSPACE), env)
         if self._identity is not None:
-            await asyncio.to_thread(adopt, self.workspace, self._identity)
+            try:
+                await asyncio.to_thread(adopt, self.workspace, self._identity)
+            except OSError as exc:
+                raise SandboxError(f"could not hand the workspace to the sandbox's uid: {exc}") from exc
         fds: list[int] = []
         workspace_fd: int | None = None
         egress: EgressAttachment | None = None

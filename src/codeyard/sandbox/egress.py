@@ -123,7 +123,12 @@ class EgressAttachment:
             await asyncio.wait_for(self._attach(), _SETUP_TIMEOUT_S)
         except TimeoutError as exc:
             raise SandboxError("the sandbox's network could not be set up in time") from exc
-        os.write(self._block_write, b"1")
+        except OSError as exc:
+            raise SandboxError(f"the sandbox's network could not be set up: {exc}") from exc
+        try:
+            os.write(self._block_write, b"1")
+        except OSError as exc:
+            raise SandboxError("the sandbox stopped before its network was set up") from exc
 
     async def _attach(self) -> None:
         pid = await self._child_pid()
