@@ -53,7 +53,8 @@ class Settings(BaseSettings):
 
     sandbox_backend: Literal["auto", "bwrap", "local"] = "auto"
     sandbox_network: bool = False
-    """Whether agent commands may use the network."""
+    """Whether agent commands may use the network: the public IPv4 internet only, through slirp4netns
+    (loopback, link-local, private ranges and the host's own networks stay closed)."""
     command_timeout: float = 600.0
     """Longest a single agent command may run, in seconds."""
     sandbox_uid: int | None = Field(default=None, gt=0)
