@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import os
 import secrets
 import shutil
 import socket
@@ -65,7 +66,7 @@ def allowed() -> None:
 
 @pytest.fixture
 def test_network(allowed: None) -> Iterator[FakeInternet]:
-    if shutil.which("ip") is None or subprocess.run(["ip", "netns", "list"], capture_output=True).returncode != 0:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("needs root and iproute2 to make a test network namespace")
     tag = secrets.token_hex(3)
     netns, host_end, ns_end = f"cy-egress-{tag}", f"cyh{tag}", f"cyn{tag}"
