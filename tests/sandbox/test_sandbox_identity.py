@@ -120,14 +120,28 @@ async def test_ordinary_work_passes_the_filter(sandbox: Sandbox) -> None:
     assert (result.exit_code, result.output) == (0, "[1, 2]\n")
 
 
-async def test_tmp_is_sized(workspace: Path) -> None:
+@pytest.mark.parametrize("directory", ["/tmp", "/dev/shm"])
+async def test_memory_backed_directories_are_sized(workspace: Path, directory: str) -> None:
     sandbox = create_sandbox(workspace, backend="bwrap", limits=SandboxLimits(tmp_bytes=MIB))
 
-    result = await sandbox.run(f"head -c {2 * MIB} /dev/zero > /tmp/big; echo status=$?; df -k /tmp", timeout=10)
+    result = await sandbox.run(
+        f"head -c {2 * MIB} /dev/zero > {directory}/big; echo status=$?; df -k {directory}", timeout=10
+    )
 
     assert "No space left on device" in result.output
     assert "status=0" not in result.output
     assert " 1024 " in result.output
+
+
+async def test_dev_cannot_hold_files_but_its_devices_work(sandbox: Sandbox) -> None:
+    result = await sandbox.run(
+        f"head -c {MIB} /dev/zero > /dev/big; echo status=$?; echo gone > /dev/null && head -c 3 /dev/zero | wc -c",
+        timeout=10,
+    )
+
+    assert "Read-only file system" in result.output
+    assert "status=0" not in result.output
+    assert result.output.endswith("3\n")
 
 
 @as_root

@@ -1,12 +1,13 @@
 """The bubblewrap backend: each command in fresh namespaces with a read-only system and one writable workspace.
 
 The sandbox sees ``/usr`` and ``/etc`` read-only, the workspace at ``/workspace`` (also its HOME and start
-directory), a private ``/tmp`` of bounded size, its own ``/proc`` (with ``/proc/sys`` read-only) and
-``/dev``, and nothing else of the host: not the server's data dir, keys or home. It runs as uid 1000 with
-no capabilities, in a new session (no TIOCSTI into the server's terminal), unable to make further user
-namespaces (``--disable-userns``), under a seccomp filter (seccomp.py), and on the host as an
-unprivileged uid: the server's own when it is not root, a dedicated one when it is (ownership.py). The
-network is a private loopback only, unless allowed, and then the public internet only (egress.py).
+directory), a private ``/tmp`` and ``/dev/shm`` of bounded size, its own ``/proc`` (with ``/proc/sys``
+read-only) and a read-only ``/dev``, and nothing else of the host: not the server's data dir, keys or
+home. It runs as uid 1000 with no capabilities, in a new session (no TIOCSTI into the server's terminal),
+unable to make further user namespaces (``--disable-userns``), under a seccomp filter (seccomp.py), and
+on the host as an unprivileged uid: the server's own when it is not root, a dedicated one when it is
+(ownership.py). The network is a private loopback only, unless allowed, and then the public internet
+only (egress.py).
 
 The environment reaches bwrap through execve rather than ``--setenv``: argv is readable by every user of
 the host in ``/proc/<pid>/cmdline``, the environment only by the owner, and secrets travel in it.
@@ -191,13 +192,15 @@ def bwrap_options(
             options += ["--ro-bind", entry, entry]
             visible.append((path.resolve(), PurePosixPath(entry)))
     options += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev"]
-    options += ["--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    options += ["--size", str(tmp_bytes), "--tmpfs", "/tmp", "--size", str(tmp_bytes), "--tmpfs", "/dev/shm"]
     options += ["--bind", str(STAGE if staged else workspace), str(SANDBOX_WORKSPACE)]
     visible.append((workspace.resolve(), SANDBOX_WORKSPACE))
     sensitive = [Path(match) for pattern in _SENSITIVE for match in sorted(glob.glob(pattern))]
     for hidden in (*sensitive, *hidden_paths):
         options += _hiding(hidden.resolve(), visible)
-    options += ["--remount-ro", "/"]
+    # bwrap's /dev is a tmpfs the sandbox's user owns, without a size: read-only, so that it cannot be
+    # used to pin memory past the sized /tmp and /dev/shm (device nodes still work on it).
+    options += ["--remount-ro", "/dev", "--remount-ro", "/"]
     return options
 
 
