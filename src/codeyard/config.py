@@ -53,9 +53,23 @@ class Settings(BaseSettings):
 
     sandbox_backend: Literal["auto", "bwrap", "local"] = "auto"
     sandbox_network: bool = False
-    """Whether agent commands may use the network."""
+    """Whether agent commands may use the network: the public IPv4 internet only, through slirp4netns
+    (loopback, link-local, private ranges and the host's own networks stay closed)."""
     command_timeout: float = 600.0
     """Longest a single agent command may run, in seconds."""
+    sandbox_uid: int | None = Field(default=None, gt=0)
+    """Host uid that bubblewrap runs commands as when the server runs as root; default: the
+    ``codeyard-sandbox`` account if it exists, else 64999. Never 0, and not shared with another service."""
+    sandbox_gid: int | None = Field(default=None, gt=0)
+    """Host gid of those commands; default as for ``sandbox_uid``."""
+    sandbox_memory_bytes: int = Field(default=4 * 1024**3, gt=0)
+    """Memory of one command's processes together, page cache and ``/tmp`` included (memory cgroup)."""
+    sandbox_cpus: float = Field(default=2.0, gt=0)
+    """CPU time one command may use, in cores (cpu cgroup quota)."""
+    sandbox_tmp_bytes: int = Field(default=512 * 1024**2, gt=0)
+    """Size of a command's private ``/tmp`` (bubblewrap)."""
+    workspace_max_bytes: int = Field(default=10 * 1024**3, gt=0)
+    """Disk one session's workspace may hold; commands that grow it beyond are stopped with an error."""
     git_base_url: str = "https://github.com"
     """``owner/repo`` entries in ``repos`` are cloned from ``{git_base_url}/owner/repo``."""
     allow_local_repos: bool | None = None

@@ -66,8 +66,10 @@ def test_the_workspace_is_the_users_work_tree(work: Path, server: LiveServer, mo
     repo = server.data_dir / "workspaces" / session_id / "remote"
     expected = {k: v for k, v in tree_snapshot(work).items() if k != "debug.log" and not k.startswith("build/")}
     assert tree_snapshot(repo) == expected
-    assert git(repo, "log", "--format=%s") == git(work, "log", "--format=%s")
-    assert git(repo, "rev-parse", "HEAD") == git(work, "rev-parse", "HEAD")
+    # A root server hands the workspace to the sandbox's uid, so git run here as root must be told to trust it.
+    trusted = ("-c", f"safe.directory={repo}")
+    assert git(repo, *trusted, "log", "--format=%s") == git(work, "log", "--format=%s")
+    assert git(repo, *trusted, "rev-parse", "HEAD") == git(work, "rev-parse", "HEAD")
     seen = next(m for m in model.requests_to("/v1/chat/completions")[-1].body["messages"] if m["role"] == "tool")
     assert "tune feature\nadd feature\ninitial" in seen["content"]
     system = model.requests_to("/v1/chat/completions")[-1].body["messages"][0]["content"]

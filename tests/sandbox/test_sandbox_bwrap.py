@@ -91,13 +91,12 @@ async def test_hidden_paths_are_covered_where_the_sandbox_would_see_them(workspa
 
 
 async def test_network_is_cut_unless_allowed(workspace: Path, listener: int) -> None:
+    """Without the network a command has only its own loopback (with it, see test_sandbox_egress.py)."""
     connect = f"exec 3<>/dev/tcp/127.0.0.1/{listener} && echo connected"
     isolated = create_sandbox(workspace, backend="bwrap")
-    networked = create_sandbox(workspace, backend="bwrap", network=True)
 
     refused = await isolated.run(connect, timeout=10)
-    allowed = await networked.run(connect, timeout=10)
 
     assert refused.exit_code != 0
     assert "connected" not in refused.output
-    assert (allowed.exit_code, allowed.output) == (0, "connected\n")
+    assert "Connection refused" in refused.output

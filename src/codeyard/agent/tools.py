@@ -217,11 +217,13 @@ class Toolbox:
         result = await self.sandbox.run(command, timeout=timeout, env=self.env, cwd=None if cwd == "." else cwd)
         if result.timed_out:
             status = f"timed out after {timeout:g} s and was killed"
-        elif result.cancelled:
+        elif result.cancelled or result.exit_code is None:
             status = "was stopped"
         else:
             status = f"exit code {result.exit_code}"
         text = f"[{status}]\n{result.output}"
+        if result.error:
+            text += f"\n[error: {result.error}]"
         event = AgentEvent(
             "command_run",
             "shell",

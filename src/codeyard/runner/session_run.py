@@ -17,7 +17,7 @@ from codeyard.runner import clone, context, instructions, workspace
 from codeyard.runner.journal import DbJournal
 from codeyard.runner.knowledge import SessionKnowledge
 from codeyard.runner.redaction import Redactor
-from codeyard.sandbox import SANDBOX_WORKSPACE, Sandbox, SandboxError, confine, create_sandbox
+from codeyard.sandbox import SANDBOX_WORKSPACE, Sandbox, SandboxError, SandboxLimits, confine, create_sandbox
 from codeyard.services.container import Services
 from codeyard.services.runs import ACU_SECONDS, LeaseLostError
 from codeyard.storage.tables import AgentSessionRow
@@ -41,6 +41,16 @@ async def local_repos_allowed(settings: Settings, services: Services) -> bool:
 
 
 _ENDPOINT = re.compile(r"the model at \S+")
+
+
+def sandbox_limits(settings: Settings) -> SandboxLimits:
+    """The per-command limits the settings ask for (the rest keep their defaults)."""
+    return SandboxLimits(
+        cgroup_memory_bytes=settings.sandbox_memory_bytes,
+        cpus=settings.sandbox_cpus,
+        tmp_bytes=settings.sandbox_tmp_bytes,
+        workspace_max_bytes=settings.workspace_max_bytes,
+    )
 
 
 class SessionRun:
@@ -142,6 +152,9 @@ class SessionRun:
             network=self.settings.sandbox_network,
             backend=self.settings.sandbox_backend,
             hidden_paths=[self.settings.data_dir],
+            limits=sandbox_limits(self.settings),
+            uid=self.settings.sandbox_uid,
+            gid=self.settings.sandbox_gid,
         )
         system = await journal.system_prompt()
         if system is None:

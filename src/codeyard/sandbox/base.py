@@ -30,9 +30,27 @@ class SandboxLimits:
     """Largest file a command may write (RLIMIT_FSIZE)."""
     max_output_bytes: int = 64 * 1024
     """Bytes of combined stdout and stderr kept: the head and the tail, with a marker between."""
+    cgroup_memory_bytes: int = 4 * _GIB
+    """Memory of all of a command's processes together, page cache and ``/tmp`` included (memory
+    cgroup, where the host gives one). A session runs one command at a time, so this is its limit."""
+    cpus: float = 2.0
+    """CPU time of a command, in cores (cpu cgroup quota, where the host gives one)."""
+    tmp_bytes: int = 512 * 1024**2
+    """Size of the sandbox's private ``/tmp`` (bubblewrap)."""
+    workspace_max_bytes: int = 10 * _GIB
+    """Disk the workspace may hold; a command that grows it beyond is stopped and told so."""
 
     def __post_init__(self) -> None:
-        for name in ("memory_bytes", "max_processes", "max_file_bytes", "max_output_bytes"):
+        for name in (
+            "memory_bytes",
+            "max_processes",
+            "max_file_bytes",
+            "max_output_bytes",
+            "cgroup_memory_bytes",
+            "cpus",
+            "tmp_bytes",
+            "workspace_max_bytes",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"SandboxLimits.{name} must be positive")
 
@@ -48,6 +66,8 @@ class CommandResult:
     cancelled: bool
     truncated: bool
     duration_s: float
+    error: str | None = None
+    """A limit the command ran into (memory, workspace size), in words the model can act on."""
 
 
 class Sandbox(Protocol):

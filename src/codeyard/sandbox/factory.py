@@ -12,10 +12,13 @@ import structlog
 from codeyard.sandbox.base import Sandbox, SandboxError, SandboxLimits
 from codeyard.sandbox.bwrap import BwrapSandbox, bwrap_problem
 from codeyard.sandbox.cgroup import CgroupTree
+from codeyard.sandbox.egress import blocked_ranges, egress_problem
 from codeyard.sandbox.local import LocalSandbox
+from codeyard.sandbox.ownership import resolve_identity
 
 _log = structlog.get_logger(__name__)
 _warned: set[str] = set()
+_LOCAL_GAPS = "hidden paths stay visible; network is not restricted; commands run as the server's uid"
 
 
 def create_sandbox(
@@ -25,12 +28,16 @@ def create_sandbox(
     backend: Literal["auto", "bwrap", "local"] = "auto",
     limits: SandboxLimits | None = None,
     hidden_paths: Sequence[Path] = (),
+    uid: int | None = None,
+    gid: int | None = None,
 ) -> Sandbox:
     """A sandbox around ``workspace`` (created if missing).
 
     ``auto`` uses bubblewrap when it can start here and otherwise falls back to a plain subprocess with a
     warning; ``bwrap`` raises ``SandboxError`` instead of falling back. ``hidden_paths`` (the server's data
-    dir, key files) are covered inside bubblewrap when they would otherwise be visible.
+    dir, key files) are covered inside bubblewrap when they would otherwise be visible. ``uid``/``gid``:
+    whom bubblewrap runs commands as when the server is root (default: see ``resolve_identity``).
+    ``network`` opens the public internet only; where that cannot be filtered, commands get no network.
     """
     limits = limits or SandboxLimits()
     workspace.mkdir(parents=True, exist_ok=True)
@@ -38,10 +45,30 @@ def create_sandbox(
     cgroups = _cgroup_tree()
     bwrap = shutil.which("bwrap")
     if backend != "local":
-        problem = bwrap_problem()
+        identity = resolve_identity(uid, gid) if os.geteuid() == 0 else None
+        problem = bwrap_problem(identity)
         if problem is None and bwrap is not None:
+            blocked: list[str] = []
+            if network:
+                network_problem = egress_problem()
+                if network_problem is None:
+                    blocked = blocked_ranges()
+                else:
+                    network = False
+                    _warn_once(
+                        "network allowed but it cannot be filtered here: commands get no network",
+                        reason=network_problem,
+                        not_enforced=None,
+                    )
             return BwrapSandbox(
-                workspace, bwrap=bwrap, network=network, limits=limits, hidden_paths=hidden_paths, cgroups=cgroups
+                workspace,
+                bwrap=bwrap,
+                network=network,
+                limits=limits,
+                hidden_paths=hidden_paths,
+                cgroups=cgroups,
+                identity=identity,
+                blocked=blocked,
             )
         if backend == "bwrap":
             raise SandboxError(f"bubblewrap cannot start a sandbox: {problem}")
@@ -51,11 +78,11 @@ def create_sandbox(
     return LocalSandbox(workspace, limits=limits, cgroups=cgroups)
 
 
-def _warn_once(message: str, *, reason: str | None) -> None:
+def _warn_once(message: str, *, reason: str | None, not_enforced: str | None = _LOCAL_GAPS) -> None:
     if message in _warned:
         return
     _warned.add(message)
-    _log.warning(message, reason=reason, not_enforced="hidden paths stay visible; network is not restricted")
+    _log.warning(message, reason=reason, not_enforced=not_enforced)
 
 
 @functools.cache

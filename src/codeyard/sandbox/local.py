@@ -10,7 +10,7 @@ from pathlib import Path
 from codeyard.sandbox.base import CommandResult, SandboxLimits
 from codeyard.sandbox.cgroup import CgroupTree
 from codeyard.sandbox.environment import command_environment
-from codeyard.sandbox.process import ProcessGroupRunner
+from codeyard.sandbox.process import Launch, ProcessGroupRunner
 from codeyard.sandbox.workdir import resolve_workdir
 
 
@@ -30,7 +30,9 @@ class LocalSandbox:
     ) -> CommandResult:
         workdir = self.workspace / resolve_workdir(self.workspace, cwd)
         environment = command_environment(str(self.workspace), env)
-        return await self._runner.run(["/bin/bash", "-c", command], env=environment, cwd=workdir, timeout=timeout)
+        launch = Launch(workspace=self.workspace)
+        argv = ["/bin/bash", "-c", command]
+        return await self._runner.run(argv, env=environment, cwd=workdir, timeout=timeout, launch=launch)
 
     async def kill_all(self) -> None:
         await self._runner.kill_all()
