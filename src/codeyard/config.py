@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     scheduler_interval: float = 5.0
     runner_enabled: bool = True
     log_format: Literal["console", "json"] = "console"
+    git_author: str = "codeyard <codeyard@localhost>"
+    """The identity (``Name <email>``) the agent's commits are made with."""
+    pr_refresh_seconds: float = Field(default=300.0, gt=0)
+    """How often the state of each open pull request is asked from its forge."""
 
     @property
     def resolved_database_url(self) -> str:

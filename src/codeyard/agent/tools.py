@@ -9,7 +9,7 @@ import mimetypes
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 import referencing.exceptions
@@ -36,6 +36,14 @@ class ToolError(Exception):
     """A tool could not do what was asked; the message goes back to the model."""
 
 
+class PullRequestOpener(Protocol):
+    """Pushes a repository's commits and opens (or updates) its pull request, outside the sandbox (the runner)."""
+
+    async def open_pull_request(self, repo: str, title: str, body: str, base: str | None, draft: bool) -> str:
+        """What happened, for the model; ``ToolError`` with what to do when it cannot be done."""
+        ...
+
+
 def _obj(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
@@ -53,8 +61,10 @@ class Toolbox:
         redact: Callable[[str], str],
         command_timeout: float,
         output_schema: dict[str, Any] | None = None,
+        pull_requests: PullRequestOpener | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.pull_requests = pull_requests
         self.workspace = sandbox.workspace.resolve()
         self.journal = journal
         # Bytecode caches go stale when a file is edited twice within a second with the same size.
@@ -73,6 +83,8 @@ class Toolbox:
         }
         if output_schema is not None:
             self._handlers["submit_structured_output"] = self._submit
+        if pull_requests is not None:
+            self._handlers["open_pull_request"] = self._open_pull_request
 
     @property
     def specs(self) -> list[ToolSpec]:
@@ -131,6 +143,20 @@ class Toolbox:
                     "Submit the session's structured output; it must validate against this JSON Schema: "
                     + json.dumps(self.output_schema)[:4000],
                     _obj({"output": {}, "is_final": {"type": "boolean"}}, ["output"]),
+                )
+            )
+        if self.pull_requests is not None:
+            specs.append(
+                ToolSpec(
+                    "open_pull_request",
+                    "Push a repository's commits to a new branch and open (or update) its pull request. Commit "
+                    "your work first (git add -A && git commit -m ...); uncommitted changes are refused. `repo` is "
+                    "the repository as the task named it, or its directory in the workspace; `base` defaults to "
+                    "the branch the repository was cloned on. Calling it again updates the same branch and PR.",
+                    _obj(
+                        {"repo": _STR, "title": _STR, "body": _STR, "base": _STR, "draft": {"type": "boolean"}},
+                        ["repo", "title", "body"],
+                    ),
                 )
             )
         return specs
@@ -273,3 +299,14 @@ class Toolbox:
         return ToolResult(
             "structured output stored", [AgentEvent("structured_output", "other", "structured output submitted")]
         )
+
+    async def _open_pull_request(self, args: dict[str, Any]) -> ToolResult:
+        assert self.pull_requests is not None
+        title = str(args["title"]).strip()
+        if not title:
+            raise ToolError("`title` must not be empty")
+        base = str(args["base"]).strip() if args.get("base") else None
+        text = await self.pull_requests.open_pull_request(
+            str(args["repo"]).strip(), title[:250], str(args["body"]), base, bool(args.get("draft", False))
+        )
+        return ToolResult(text)

@@ -15,6 +15,7 @@ from codeyard import logs
 from codeyard.api.app import Background, create_app
 from codeyard.config import Settings
 from codeyard.runner.embedded import build_runner
+from codeyard.runner.pr_refresher import PullRequestRefresher
 from codeyard.scheduler.ticker import build_ticker
 from codeyard.services.container import Services
 from codeyard.services.identity import Bootstrap
@@ -71,6 +72,7 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
     parts: list[Background] = []
     if settings.runner_enabled:
         parts.append(build_runner(settings, services))
+        parts.append(PullRequestRefresher(settings, services))
     if settings.scheduler_enabled:
         parts.append(build_ticker(settings, services))
     return parts

@@ -5,8 +5,10 @@ import filecmp
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from codeyard.errors import CodeyardError
 
@@ -18,6 +20,14 @@ _SAFE_GIT = ("-c", "protocol.ext.allow=never", "-c", "core.hooksPath=/dev/null",
 
 class WorkspaceError(CodeyardError):
     """The workspace could not be prepared."""
+
+
+class CloneAuth(Protocol):
+    """Credentials for clones (``runner.remotes.CloneAuth``): an environment for git, a plain refusal message."""
+
+    def env_for(self, url: str) -> Mapping[str, str]: ...
+
+    def explain(self, url: str, error: str) -> str | None: ...
 
 
 @dataclass
@@ -63,10 +73,13 @@ def _dir_name(url: str, taken: set[str]) -> str:
     return name
 
 
-async def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> str:
+async def git(
+    *args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT, extra_env: Mapping[str, str] | None = None
+) -> str:
     """Run git without a terminal, hooks or the ``ext::`` transport; ``WorkspaceError`` with its message on failure."""
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SSH_AUTH_SOCK", "TMPDIR")}
     env |= {"GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": "https:http:ssh:git:file", "GIT_ASKPASS": "/bin/false"}
+    env |= extra_env or {}
     process = await asyncio.create_subprocess_exec(
         "git",
         *_SAFE_GIT,
@@ -98,6 +111,7 @@ async def prepare(
     git_base_url: str,
     allow_local: bool,
     data_dir: Path | None = None,
+    auth: CloneAuth | None = None,
 ) -> Workspace:
     """Create (or, on resume, complete) the workspace: clone missing repos, copy missing attachments."""
     root.mkdir(parents=True, exist_ok=True)
@@ -112,7 +126,16 @@ async def prepare(
             partial = root / f".{target.name}.cloning"
             if partial.exists():
                 shutil.rmtree(partial)
-            await git("clone", "--quiet", "--", url, str(partial))
+            try:
+                await git("clone", "--quiet", "--", url, str(partial), extra_env=auth.env_for(url) if auth else None)
+            except WorkspaceError as exc:
+                plain = auth.explain(url, str(exc)) if auth else None
+                if plain:
+                    raise WorkspaceError(plain) from None
+                raise
+            clean = _without_credentials(url)
+            if clean != url:  # a URL given with a password keeps it out of the workspace's .git/config
+                await git("remote", "set-url", "origin", clean, cwd=partial)
             partial.rename(target)
         workspace.repos[entry] = target
     if attachments:
@@ -122,6 +145,10 @@ async def prepare(
             if source.exists():
                 workspace.files.append(_place(folder, name, source))
     return workspace
+
+
+def _without_credentials(url: str) -> str:
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.IGNORECASE)
 
 
 def _place(folder: Path, name: str, source: Path) -> Path:
