@@ -54,7 +54,6 @@ class Organization(APIModel):
 class PullRequest(APIModel):
     pr_url: str
     pr_state: str | None = None
-    url: str | None = None
 
 
 class SessionResponse(APIModel):
