@@ -55,6 +55,9 @@ class FakeForge:
         self.pulls.append(pull)
         return pull
 
+    def _open_for(self, project: str, head: str) -> bool:
+        return any(p.project == project and p.head == head and p.state == "open" for p in self.pulls)
+
     def _find(self, project: str, number: int) -> FakePull | None:
         return next((p for p in self.pulls if p.project == project and p.number == number), None)
 
@@ -92,6 +95,9 @@ class FakeForge:
             return JSONResponse({"message": "Bad credentials"}, 401)
         project = f"{request.path_params['owner']}/{request.path_params['repo']}"
         if request.method == "POST":
+            if self._open_for(project, body["head"]):
+                errors = [{"message": f"A pull request already exists for {body['head']}."}]
+                return JSONResponse({"message": "Validation Failed", "errors": errors}, 422)
             pull = self._open(
                 project, body["head"], body["base"], body["title"], body["body"], body.get("draft", False)
             )
@@ -136,6 +142,10 @@ class FakeForge:
             return JSONResponse({"message": "401 Unauthorized"}, 401)
         project = request.path_params["project"]
         if request.method == "POST":
+            if self._open_for(project, body["source_branch"]):
+                return JSONResponse(
+                    {"message": ["Another open merge request already exists for this source branch"]}, 409
+                )
             title = body["title"]
             pull = self._open(
                 project,
@@ -182,6 +192,8 @@ class FakeForge:
             return JSONResponse({"message": "unauthorized"}, 401)
         project = f"{request.path_params['owner']}/{request.path_params['repo']}"
         if request.method == "POST":
+            if self._open_for(project, body["head"]):
+                return JSONResponse({"message": "pull request already exists for these targets"}, 409)
             title = body["title"]
             pull = self._open(project, body["head"], body["base"], title, body["body"], title.startswith("WIP:"))
             return JSONResponse(self._gitea_json(pull), 201)

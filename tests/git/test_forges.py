@@ -31,10 +31,14 @@ async def test_open_update_and_state(forge: ForgeServer, kind: str) -> None:
     api = client(kind, forge.url)
     first = await api.open_or_update(project, "codeyard/abc-fix", "main", "Fix add", "It subtracted.", False)
     assert first.state == "open" and first.url.startswith(forge.url)
-    again = await api.open_or_update(
-        project, "codeyard/abc-fix", "main", "Fix add()", "It subtracted; now adds.", False
-    )
+    # not knowing the number: the forge says the branch has a PR, which is then updated
+    again = await api.open_or_update(project, "codeyard/abc-fix", "main", "Fix it", "It subtracted.", False)
     assert again.number == first.number
+    # knowing it: updated directly
+    third = await api.open_or_update(
+        project, "codeyard/abc-fix", "main", "Fix add()", "It subtracted; now adds.", False, first.number
+    )
+    assert third.number == first.number
     pulls = [p for p in forge.forge.pulls if p.project == project]
     assert len(pulls) == 1
     assert (pulls[0].title, pulls[0].body, pulls[0].base) == ("Fix add()", "It subtracted; now adds.", "main")

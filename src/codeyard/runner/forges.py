@@ -2,19 +2,29 @@
 Forgejo through their REST API. Each call runs in the runner, with the connection's token, never in a sandbox."""
 
 import asyncio
+import functools
+import ssl
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
-import githubkit
-import gitlab
-import gitlab.exceptions
 import httpx2
-from githubkit.exception import GitHubException, RequestFailed
 
 from codeyard.services.git_connections import Credentials
 
+if TYPE_CHECKING:  # imported where used: together they take seconds to import, which `serve` should not pay
+    import githubkit
+    import gitlab
+    from githubkit.exception import RequestFailed
+
 TIMEOUT = 30.0
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One context for every forge call (the system's trust store, so a private CA of a self-hosted forge works):
+    building one per client costs more than the API call itself."""
+    return ssl.create_default_context()
 
 
 @dataclass(frozen=True)
@@ -35,8 +45,11 @@ class ForgeError(Exception):
 
 class Forge(Protocol):
     async def open_or_update(
-        self, project: str, branch: str, base: str, title: str, body: str, draft: bool
-    ) -> ForgePullRequest: ...
+        self, project: str, branch: str, base: str, title: str, body: str, draft: bool, number: int | None = None
+    ) -> ForgePullRequest:
+        """Update pull request ``number`` (when this session opened one) or open one for ``branch``; an open pull
+        request of the branch that already exists is updated instead."""
+        ...
 
     async def state(self, project: str, number: int) -> str: ...
 
@@ -53,32 +66,42 @@ class GitHubForge:
         self.api_url = api_url
         self.token = token
 
-    def _client(self) -> githubkit.GitHub[Any]:
+    def _client(self) -> "githubkit.GitHub[Any]":
+        import githubkit
+
         return githubkit.GitHub(
             githubkit.TokenAuthStrategy(self.token),
             base_url=self.api_url.rstrip("/") + "/",
             follow_redirects=False,
             trust_env=False,
             http_cache=False,
+            ssl_verify=_ssl_context(),
             auto_retry=False,
             timeout=TIMEOUT,
         )
 
     async def open_or_update(
-        self, project: str, branch: str, base: str, title: str, body: str, draft: bool
+        self, project: str, branch: str, base: str, title: str, body: str, draft: bool, number: int | None = None
     ) -> ForgePullRequest:
+        from githubkit.exception import GitHubException, RequestFailed
+
         owner, name = _split(project)
+        update = {"title": title, "body": body}
         try:
             async with self._client() as gh:
-                found = await gh.rest.pulls.async_list(owner, name, head=f"{owner}:{branch}", state="open")
-                existing = found.json()
-                if existing:
+                if number is None:
+                    try:
+                        data = {"title": title, "body": body, "head": branch, "base": base, "draft": draft}
+                        return _github_pr((await gh.rest.pulls.async_create(owner, name, data=data)).json())
+                    except RequestFailed as exc:
+                        if exc.response.status_code != 422:  # 422: a pull request of this branch exists
+                            raise
+                    found = await gh.rest.pulls.async_list(owner, name, head=f"{owner}:{branch}", state="open")
+                    existing = found.json()
+                    if not existing:
+                        raise ForgeError(f"GitHub refused to open a pull request from {branch} into {base}")
                     number = int(existing[0]["number"])
-                    answer = await gh.rest.pulls.async_update(owner, name, number, data={"title": title, "body": body})
-                else:
-                    answer = await gh.rest.pulls.async_create(
-                        owner, name, data={"title": title, "body": body, "head": branch, "base": base, "draft": draft}
-                    )
+                answer = await gh.rest.pulls.async_update(owner, name, number, data=update)
                 return _github_pr(answer.json())
         except RequestFailed as exc:
             raise _github_error(exc) from None
@@ -86,6 +109,8 @@ class GitHubForge:
             raise ForgeError(f"GitHub could not be reached: {type(exc).__name__}") from None
 
     async def state(self, project: str, number: int) -> str:
+        from githubkit.exception import GitHubException, RequestFailed
+
         owner, name = _split(project)
         try:
             async with self._client() as gh:
@@ -104,7 +129,7 @@ def _github_pr(data: dict[str, Any]) -> ForgePullRequest:
     return ForgePullRequest(int(data["number"]), str(data["html_url"]), state)
 
 
-def _github_error(exc: RequestFailed) -> Exception:
+def _github_error(exc: "RequestFailed") -> Exception:
     status = exc.response.status_code
     if status in (401, 403):
         return ForgeAuthError(f"GitHub answered {status}")
@@ -116,30 +141,40 @@ class GitLabForge:
         self.base = api_url.rstrip("/").removesuffix("/api/v4")
         self.token = token
 
-    def _client(self) -> gitlab.Gitlab:
+    def _client(self) -> "gitlab.Gitlab":
+        import gitlab
+
         return gitlab.Gitlab(self.base, private_token=self.token, timeout=TIMEOUT, retry_transient_errors=False)
 
     async def open_or_update(
-        self, project: str, branch: str, base: str, title: str, body: str, draft: bool
+        self, project: str, branch: str, base: str, title: str, body: str, draft: bool, number: int | None = None
     ) -> ForgePullRequest:
+        import gitlab.exceptions
+
         def call() -> ForgePullRequest:
             with self._client() as gl:
                 repo = gl.projects.get(project, lazy=True)
-                found = repo.mergerequests.list(source_branch=branch, state="opened", get_all=False)
-                if found:
-                    mr = found[0]
-                    mr.title, mr.description = title, body
-                    mr.save()
-                else:
-                    mr = repo.mergerequests.create(
-                        {
-                            "source_branch": branch,
-                            "target_branch": base,
-                            "title": f"Draft: {title}" if draft else title,
-                            "description": body,
-                        }
-                    )
-                return _gitlab_pr(mr.attributes)
+                iid = number
+                if iid is None:
+                    try:
+                        created = repo.mergerequests.create(
+                            {
+                                "source_branch": branch,
+                                "target_branch": base,
+                                "title": f"Draft: {title}" if draft else title,
+                                "description": body,
+                            }
+                        )
+                        return _gitlab_pr(created.attributes)
+                    except gitlab.exceptions.GitlabCreateError as exc:
+                        if exc.response_code != 409:  # 409: an open merge request of this branch exists
+                            raise
+                    found = repo.mergerequests.list(source_branch=branch, state="opened", get_all=False)
+                    if not found:
+                        raise ForgeError(f"GitLab refused to open a merge request from {branch} into {base}")
+                    iid = int(found[0].get_id() or 0)
+                updated = repo.mergerequests.update(iid, {"title": title, "description": body})
+                return _gitlab_pr(updated)
 
         result: ForgePullRequest = await self._run(call)
         return result
@@ -154,6 +189,8 @@ class GitLabForge:
 
     @staticmethod
     async def _run(call: Any) -> Any:
+        import gitlab.exceptions
+
         try:
             return await asyncio.to_thread(call)
         except gitlab.exceptions.GitlabAuthenticationError:
@@ -185,22 +222,26 @@ class GiteaForge:
             timeout=TIMEOUT,
             follow_redirects=False,
             trust_env=False,
+            verify=_ssl_context(),
         )
 
     async def open_or_update(
-        self, project: str, branch: str, base: str, title: str, body: str, draft: bool
+        self, project: str, branch: str, base: str, title: str, body: str, draft: bool, number: int | None = None
     ) -> ForgePullRequest:
         owner, name = _split(project)
         path = f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}/pulls"
         async with self._client() as client:
-            listed = await self._json(await client.get(path, params={"state": "open", "limit": 50}))
-            found = [pr for pr in listed if isinstance(pr, dict) and (pr.get("head") or {}).get("ref") == branch]
-            if found:
-                number = int(found[0]["number"])
-                answer = await client.patch(f"{path}/{number}", json={"title": title, "body": body})
-            else:
+            if number is None:
                 shown = f"WIP: {title}" if draft else title
-                answer = await client.post(path, json={"head": branch, "base": base, "title": shown, "body": body})
+                created = await client.post(path, json={"head": branch, "base": base, "title": shown, "body": body})
+                if created.status_code != 409:  # 409: an open pull request of this branch exists
+                    return _gitea_pr(await self._json(created))
+                listed = await self._json(await client.get(path, params={"state": "open", "limit": 50}))
+                found = [pr for pr in listed if isinstance(pr, dict) and (pr.get("head") or {}).get("ref") == branch]
+                if not found:
+                    raise ForgeError(f"the forge refused to open a pull request from {branch} into {base}")
+                number = int(found[0]["number"])
+            answer = await client.patch(f"{path}/{number}", json={"title": title, "body": body})
             return _gitea_pr(await self._json(answer))
 
     async def state(self, project: str, number: int) -> str:

@@ -109,7 +109,8 @@ class SessionPullRequests:
         forge = forge_for(remote.credentials, remote.url.partition("://")[0]) if remote.credentials else None
         if forge is not None and remote.host is not None:
             try:
-                pr = await forge.open_or_update(remote.project, branch, target, title, body, draft)
+                known_number = existing.number if existing else None
+                pr = await forge.open_or_update(remote.project, branch, target, title, body, draft, known_number)
             except ForgeAuthError:
                 raise ToolError(refused(remote.host)) from None
             except ForgeError as exc:
