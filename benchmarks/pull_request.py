@@ -25,7 +25,6 @@ from codeyard.runner import workspace
 from codeyard.runner.pull_request import SessionPullRequests
 from codeyard.runner.redaction import Redactor
 from codeyard.runner.remotes import CloneAuth, auth_env
-from codeyard.sandbox import create_sandbox
 from codeyard.services.git_connections import ConnectionSpec
 from codeyard.services.pull_requests import RepoSpec
 from codeyard.services.sessions import NewSession
@@ -69,13 +68,10 @@ async def run(runs: int) -> dict[str, float]:
             repo = ws.repos["owner/app"]
             base = (await workspace.git("rev-parse", "HEAD", cwd=repo)).strip()
             await services.pull_requests.record_repos(session.id, [RepoSpec(0, "owner/app", repo.name, base, "main")])
-            sandbox = create_sandbox(root, network=False, backend="auto", hidden_paths=[settings.data_dir])
             opener = SessionPullRequests(
                 session_id=session.id,
                 org_id=org,
                 root=root,
-                sandbox=sandbox,
-                sandbox_env=IDENTITY,
                 pull_requests=services.pull_requests,
                 auth=auth,
                 urls={"owner/app": f"{git_server.url}/owner/app"},

@@ -1,6 +1,7 @@
 """The ``open_pull_request`` tool's work, done by the runner outside the sandbox (contract §10).
 
-Check the agent's commits (something to push, nothing left uncommitted), scan them for secrets with the scanner of
+Check the agent's commits (something to push, nothing left uncommitted, read host-side in a shadow repository so
+the workspace's own git config never runs), scan them for secrets with the scanner of
 ``codeyard handoff``, push ``HEAD`` to ``codeyard/<8 hex>-<slug>`` with the connection's credentials, then open or
 update the pull request on the forge and record it. Every refusal is a ``ToolError`` the model can act on.
 """
@@ -19,7 +20,6 @@ from codeyard.handoff.scan import scan
 from codeyard.runner.forges import ForgeAuthError, ForgeError, forge_for
 from codeyard.runner.redaction import Redactor
 from codeyard.runner.remotes import CloneAuth, Remote, auth_env, is_auth_failure, refused, remote_for
-from codeyard.sandbox import Sandbox
 from codeyard.services.pull_requests import PUSHED, PullRequests, PushedBranch
 from codeyard.services.workspace_git import WorkspaceGitError, repo_path, run_git, shadow
 from codeyard.storage.tables import SessionRepo
@@ -42,8 +42,6 @@ class SessionPullRequests:
         session_id: str,
         org_id: str,
         root: Path,
-        sandbox: Sandbox,
-        sandbox_env: Mapping[str, str],
         pull_requests: PullRequests,
         auth: CloneAuth,
         urls: Mapping[str, str],
@@ -53,8 +51,6 @@ class SessionPullRequests:
         self.session_id = session_id
         self.org_id = org_id
         self.root = root
-        self.sandbox = sandbox
-        self.sandbox_env = dict(sandbox_env)
         self.pull_requests = pull_requests
         self.auth = auth
         self.urls = dict(urls)
@@ -81,12 +77,17 @@ class SessionPullRequests:
             path = repo_path(self.root, known.directory)
         except WorkspaceGitError as exc:
             raise ToolError(str(exc)) from None
-        await self._check_clean(known.directory)
         remote = remote_for(known.entry, self.urls.get(known.entry, known.entry), self.auth.connections)
         try:
             async with shadow(path) as git:
                 head = git.head
-                commits = await git.commits(known.base_sha, head) if head != known.base_sha else []
+                changed, commits = await asyncio.gather(git.status(), git.commits(known.base_sha, head))
+                if changed:
+                    listed = "\n".join(changed[:20])
+                    raise ToolError(
+                        f"{known.directory} has uncommitted changes:\n{listed}\nCommit them (git add -A && git "
+                        "commit -m '...') or discard them, then call open_pull_request again."
+                    )
                 if not commits:
                     raise ToolError(
                         f"nothing to push: {known.directory} has no commit since the session started. Commit your "
@@ -125,19 +126,6 @@ class SessionPullRequests:
             text += " (no forge is connected for this host, so no pull request was opened)"
         await self.pull_requests.save(self.session_id, self.org_id, pushed)
         return text
-
-    async def _check_clean(self, directory: str) -> None:
-        """Uncommitted work is asked about inside the sandbox, where the agent's own git config may run."""
-        command = "git status --porcelain --untracked-files=normal"
-        result = await self.sandbox.run(command, timeout=120, env=self.sandbox_env, cwd=directory)
-        if result.exit_code != 0:
-            raise ToolError(f"git status failed in {directory}: {result.output[-500:]}")
-        if result.output.strip():
-            listed = "\n".join(result.output.strip().splitlines()[:20])
-            raise ToolError(
-                f"{directory} has uncommitted changes:\n{listed}\nCommit them (git add -A && git commit -m '...') or "
-                "discard them, then call open_pull_request again."
-            )
 
     async def _scan(self, git_dir: Path, known: SessionRepo, head: str, commits: list[dict[str, str]]) -> None:
         collected = Collected(

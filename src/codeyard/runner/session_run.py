@@ -139,8 +139,6 @@ class SessionRun:
                 session_id=sid,
                 org_id=row.org_id,
                 root=self.root,
-                sandbox=self.sandbox,
-                sandbox_env=env,
                 pull_requests=self.services.pull_requests,
                 auth=auth,
                 urls={entry: self._url(entry) for entry in ws.repos},

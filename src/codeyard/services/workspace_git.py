@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -113,6 +114,22 @@ def repo_path(root: Path, directory: str) -> Path:
     return path
 
 
+def _copy_regular(source: Path, target: Path, limit: int = 512 * 1024 * 1024) -> bool:
+    """Copy ``source`` if it is a regular file (never through a symlink) of at most ``limit`` bytes."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return False
+        with target.open("wb") as out:
+            shutil.copyfileobj(handle, out)
+    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))  # git compares file times with the index's own
+    return True
+
+
 @dataclass
 class Shadow:
     """A bare repository of ours standing for one workspace repository (see the module docstring)."""
@@ -162,6 +179,21 @@ class Shadow:
         await self.git("bundle", "create", "--quiet", str(target), "refs/heads/codeyard", *exclude)
         return target.read_bytes()
 
+    async def status(self) -> list[str]:
+        """``git status --porcelain`` of the work tree, against a copy of the workspace's index (its stat data
+        spares rehashing every file); a copy git cannot use is replaced by an index read from HEAD."""
+        index = self.home / "status-index"
+        extra = {"GIT_WORK_TREE": str(self.repo), "GIT_INDEX_FILE": str(index)}
+        if not _copy_regular(self.repo / ".git" / "index", index):
+            await self.git("read-tree", self.head, extra_env=extra)
+        args = ("status", "--porcelain", "--untracked-files=normal", "--ignore-submodules=dirty")
+        code, out, _ = await run_git(*args, cwd=self.git_dir, env=self.env(extra), check=False)
+        if code != 0:
+            index.unlink(missing_ok=True)
+            await self.git("read-tree", self.head, extra_env=extra)
+            out = await self.git(*args, extra_env=extra)
+        return [line for line in out.decode(errors="replace").splitlines() if line.strip()]
+
     async def uncommitted_patch(self) -> bytes:
         """A binary patch from HEAD to the work tree, untracked files included, built in a temporary index: the
         workspace's index, config and attributes drivers are never used."""
@@ -171,6 +203,17 @@ class Shadow:
         return await self.git("diff", "--cached", "--binary", *_DIFF, self.head, "--", extra_env=extra)
 
 
+def _bare_repository(git_dir: Path, objects: Path, head: str) -> None:
+    """What ``git init --bare`` would write that git needs, without a process or the template's sample hooks."""
+    (git_dir / "objects" / "info").mkdir(parents=True)
+    (git_dir / "refs" / "heads").mkdir(parents=True)
+    (git_dir / "refs" / "tags").mkdir()
+    (git_dir / "HEAD").write_text(f"{head}\n")  # detached at the workspace's HEAD, which status compares with
+    version, extension = ("1", "[extensions]\n\tobjectformat = sha256\n") if len(head) == 64 else ("0", "")
+    (git_dir / "config").write_text(f"[core]\n\trepositoryformatversion = {version}\n\tbare = true\n{extension}")
+    (git_dir / "objects" / "info" / "alternates").write_text(f"{objects}\n")
+
+
 @contextlib.asynccontextmanager
 async def shadow(repo: Path) -> AsyncIterator[Shadow]:
     """A ``Shadow`` of the repository at ``repo`` (already checked by ``repo_path``), removed on exit."""
@@ -178,19 +221,15 @@ async def shadow(repo: Path) -> AsyncIterator[Shadow]:
     try:
         home = tmp / "home"
         home.mkdir()
-        git_dir = tmp / "shadow.git"
-        await run_git("init", "--bare", "--quiet", str(git_dir), cwd=tmp, env=clean_env(home))
-        objects = (repo / ".git" / "objects").resolve()
-        (git_dir / "objects" / "info" / "alternates").write_text(f"{objects}\n")
-        # rev-parse reads the workspace's config but runs nothing it names; the answer is checked below anyway.
+        # rev-parse reads the workspace's config but runs nothing it names; every later command runs in the shadow,
+        # where a HEAD that is not a commit of these objects fails.
         env = clean_env(home, {"GIT_DIR": str(repo / ".git")})
         code, out, _ = await run_git("rev-parse", "--verify", "--quiet", "HEAD^{commit}", cwd=tmp, env=env, check=False)
         head = out.decode(errors="replace").strip()
         if code != 0 or not _SHA.match(head):
             raise WorkspaceGitError(f"the repository {repo.name} has no commit checked out")
-        found = Shadow(repo, git_dir, home, head)
-        if not await found.is_commit(head):
-            raise WorkspaceGitError(f"the repository {repo.name} has no commit checked out")
-        yield found
+        git_dir = tmp / "shadow.git"
+        _bare_repository(git_dir, (repo / ".git" / "objects").resolve(), head)
+        yield Shadow(repo, git_dir, home, head)
     finally:
         await asyncio.to_thread(shutil.rmtree, tmp, True)
