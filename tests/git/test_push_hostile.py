@@ -107,6 +107,12 @@ async def test_refusals(api: ApiEnv, tmp_path: Path) -> None:
             await opener.open_pull_request("other/repo", "t", "b", None, False)
         (repo / "a.txt").write_text("b\n")
         git(repo, "commit", "-qam", "Change a")
+        # a secret in the pull request's text is refused like one in the commits
+        leaky_body = "Deployed with " + "ghp_" + "Vb8Nm2Qw4Er6Ty8Ui0Op2As4Df6Gh8Jk0Lz1X"
+        with pytest.raises(ToolError, match="pull request title or body") as caught:
+            await opener.open_pull_request("team/app", "t", leaky_body, None, False)
+        assert "Vb8Nm2Qw4" not in str(caught.value)
+        assert "codeyard/" not in git(git_server.root / "team" / "app.git", "branch", "--list")
         # the repository directory replaced by a link to somewhere else
         moved = repo.with_name("moved")
         repo.rename(moved)

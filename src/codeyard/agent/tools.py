@@ -307,6 +307,6 @@ class Toolbox:
             raise ToolError("`title` must not be empty")
         base = str(args["base"]).strip() if args.get("base") else None
         text = await self.pull_requests.open_pull_request(
-            str(args["repo"]).strip(), title[:250], str(args["body"]), base, bool(args.get("draft", False))
+            str(args["repo"]).strip(), title[:250], str(args["body"])[:60_000], base, bool(args.get("draft", False))
         )
         return ToolResult(text)

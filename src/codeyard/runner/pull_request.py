@@ -16,7 +16,7 @@ import structlog
 
 from codeyard.agent.tools import ToolError
 from codeyard.handoff.collect import Collected, Commit
-from codeyard.handoff.scan import scan
+from codeyard.handoff.scan import CONTEXT_PATH, scan
 from codeyard.runner.forges import ForgeAuthError, ForgeError, forge_for
 from codeyard.runner.redaction import Redactor
 from codeyard.runner.remotes import CloneAuth, Remote, auth_env, is_auth_failure, refused, remote_for
@@ -94,7 +94,7 @@ class SessionPullRequests:
                         f"work first (cd {shlex.quote(known.directory)} && git add -A && git commit -m '...'), then "
                         "call open_pull_request again."
                     )
-                await self._scan(git.git_dir, known, head, commits)
+                await self._scan(git.git_dir, known, head, commits, f"{title}\n\n{body}")
                 existing = await self.pull_requests.for_repo(self.session_id, known.entry)
                 branch = existing.branch if existing else f"codeyard/{self.session_id.removeprefix('devin-')[:8]}-"
                 if not existing:
@@ -127,7 +127,10 @@ class SessionPullRequests:
         await self.pull_requests.save(self.session_id, self.org_id, pushed)
         return text
 
-    async def _scan(self, git_dir: Path, known: SessionRepo, head: str, commits: list[dict[str, str]]) -> None:
+    async def _scan(
+        self, git_dir: Path, known: SessionRepo, head: str, commits: list[dict[str, str]], text: str
+    ) -> None:
+        """The commits (patches, binary files, names, messages) and the pull request's title and body."""
         collected = Collected(
             repo_dir=git_dir,
             remote_name=None,
@@ -144,15 +147,18 @@ class SessionPullRequests:
             files=(),
         )
         try:
-            findings = await asyncio.to_thread(scan, collected, "", self.known_secrets)
+            findings = await asyncio.to_thread(scan, collected, text, self.known_secrets)
         except Exception as exc:
             raise ToolError(f"the secret scan failed ({type(exc).__name__}), so nothing was pushed") from None
         if findings:
-            where = ", ".join(f"{f.location()} ({f.kind})" for f in findings[:10])
+            where = ", ".join(
+                f"{f.location().replace(CONTEXT_PATH, 'the pull request title or body')} ({f.kind})"
+                for f in findings[:10]
+            )
             raise ToolError(
-                f"nothing was pushed: the commits contain what looks like a secret: {where}. Remove it from the "
-                f"history (for example git reset --soft {known.base_sha[:12]}, take the secret out, commit again) "
-                "and call open_pull_request again."
+                f"nothing was pushed: the commits or the pull request text contain what looks like a secret: {where}. "
+                f"Remove it (from the history: for example git reset --soft {known.base_sha[:12]}, take the secret "
+                "out, commit again) and call open_pull_request again."
             )
 
     async def _push(self, git_dir: Path, env: dict[str, str], remote: Remote, head: str, branch: str) -> None:

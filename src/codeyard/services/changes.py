@@ -5,11 +5,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from codeyard.errors import NotFoundError
+from codeyard.errors import NotFoundError, PayloadTooLargeError
 from codeyard.services.pull_requests import PullRequests
 from codeyard.services.workspace_git import repo_path, shadow
 from codeyard.storage.db import Database
 from codeyard.storage.tables import AgentSessionRow, SessionRepo
+
+MAX_PATCH_BYTES = 200 * 1024 * 1024
 
 
 class Changes:
@@ -33,7 +35,7 @@ class Changes:
                         "head_sha": head,
                         "commits": await git.commits(repo.base_sha, head),
                         "diffstat": await git.diffstat(repo.base_sha, head),
-                        "uncommitted": bool(await git.uncommitted_patch()),
+                        "uncommitted": bool(await git.status()),
                     }
                 )
         return items
@@ -48,7 +50,13 @@ class Changes:
     async def patch(self, org_id: str, session_id: str, index: int) -> bytes:
         repo = await self._repo(org_id, session_id, index)
         async with shadow(self._path(session_id, repo)) as git:
-            return await git.uncommitted_patch()
+            patch = await git.uncommitted_patch()
+        if len(patch) > MAX_PATCH_BYTES:
+            raise PayloadTooLargeError(
+                f"the uncommitted work is {len(patch) // (1024 * 1024)} MiB, more than a patch can carry "
+                f"({MAX_PATCH_BYTES // (1024 * 1024)} MiB): commit it, or ignore build output in .gitignore"
+            )
+        return patch
 
     async def _repos(self, org_id: str, session_id: str) -> list[SessionRepo]:
         async with self.db.read() as s:
