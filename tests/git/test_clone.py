@@ -9,7 +9,7 @@ import pytest
 
 from codeyard.runner import workspace
 from codeyard.runner.remotes import CloneAuth, auth_env, remote_for, without_credentials
-from codeyard.runner.session_run import git_identity, install_co_author_hook, parse_identity
+from codeyard.runner.session_git import git_identity, install_co_author_hook, parse_identity
 from codeyard.services.git_connections import Credentials
 from tests.fakes.git_http import GitHttpServer
 

@@ -1,8 +1,6 @@
 """One claimed session from its stored state to the next rest point: prepare, run one agent turn, settle."""
 
 import asyncio
-import re
-import shlex
 import time
 from pathlib import Path
 
@@ -13,13 +11,11 @@ from codeyard.agent.model import Model, ModelError
 from codeyard.agent.tools import Toolbox
 from codeyard.config import Settings
 from codeyard.handoff.apply import HandoffApplyError, apply_handoff, parse_manifest
-from codeyard.runner import context, remotes, workspace
+from codeyard.runner import context, remotes, session_git, workspace
 from codeyard.runner.journal import DbJournal
-from codeyard.runner.pull_request import SessionPullRequests
 from codeyard.runner.redaction import Redactor
 from codeyard.sandbox import SANDBOX_WORKSPACE, Sandbox, SandboxError, create_sandbox
 from codeyard.services.container import Services
-from codeyard.services.pull_requests import RepoSpec
 from codeyard.services.runs import ACU_SECONDS, LeaseLostError
 from codeyard.services.workspace_git import WorkspaceGitError
 from codeyard.storage.tables import AgentSessionRow
@@ -117,7 +113,7 @@ class SessionRun:
             data_dir=self.settings.data_dir,
             auth=auth,
         )
-        await self._record_repos(ws)
+        await session_git.record_repos(self.services, self.row, ws)
         self.sandbox = create_sandbox(
             self.root,
             network=self.settings.sandbox_network,
@@ -132,22 +128,9 @@ class SessionRun:
             system = built.system
             await journal.record_system(system, built.events)
         await self.runs.start(sid, self.runner_id)
-        env = {**git_identity(self.settings.git_author), **env}
-        opener = None
-        if ws.repos:
-            opener = SessionPullRequests(
-                session_id=sid,
-                org_id=row.org_id,
-                root=self.root,
-                pull_requests=self.services.pull_requests,
-                auth=auth,
-                urls={entry: self._url(entry) for entry in ws.repos},
-                redact=redact,
-                known_secrets={
-                    **{key: value for key, value, sensitive in pairs if sensitive},
-                    **auth.secrets(),
-                },
-            )
+        env = {**session_git.git_identity(self.settings.git_author), **env}
+        sensitive = {key: value for key, value, is_sensitive in pairs if is_sensitive}
+        opener = session_git.opener(self.settings, self.services, row, ws, auth, redact, sensitive)
         tools = Toolbox(
             self.sandbox,
             journal,
@@ -180,40 +163,6 @@ class SessionRun:
         else:
             await self.runs.release(sid, self.runner_id)
 
-    def _url(self, entry: str) -> str:
-        return workspace.resolve_repo(
-            entry, self.settings.git_base_url, self.settings.local_repos_allowed, self.settings.data_dir
-        )
-
-    async def _record_repos(self, ws: workspace.Workspace) -> None:
-        """Note each new clone's starting commit and branch (hand-back and pull requests diff against it), and
-        give it the commit hook that adds the session creator as co-author. Runs before the agent touches it."""
-        known = {r.position for r in await self.services.pull_requests.repos(self.row.id)}
-        fresh: list[RepoSpec] = []
-        co_author = await self._co_author()
-        for position, (entry, path) in enumerate(ws.repos.items()):
-            if position in known:
-                continue
-            sha = await workspace.git("rev-parse", "--verify", "HEAD^{commit}", cwd=path)
-            try:
-                branch: str | None = await workspace.git("symbolic-ref", "--short", "-q", "HEAD", cwd=path)
-            except workspace.WorkspaceError:
-                branch = None
-            fresh.append(RepoSpec(position, entry, path.name, sha, branch or None))
-            if co_author:
-                install_co_author_hook(path, co_author)
-        if fresh:
-            await self.services.pull_requests.record_repos(self.row.id, fresh)
-
-    async def _co_author(self) -> str | None:
-        """``Name <email>`` of the session's creator when its service user is named that way (or by an email)."""
-        creator = self.row.service_user_id
-        if not creator:
-            return None
-        users = await self.services.identity.list_service_users(self.row.org_id)
-        name = next((u.name for u in users if u.id == creator), "")
-        return parse_identity(name)
-
     async def _apply_handoff(self, ws: workspace.Workspace) -> list[str]:
         """A ``codeyard handoff`` session: rebuild the user's work tree in its repository before the agent starts."""
         manifest = parse_manifest(self.row.prompt)
@@ -225,42 +174,3 @@ class SessionRun:
             repo_dir.mkdir(exist_ok=True)
         files = {path.name: path for path in ws.files}
         return await asyncio.to_thread(apply_handoff, repo_dir, manifest, files)
-
-
-_IDENTITY = re.compile(r"^\s*([^<>\n]+?)\s*<([^<>\s@]+@[^<>\s]+)>\s*$")
-_EMAIL = re.compile(r"^[^<>\s@]+@[^<>\s@]+\.[^<>\s@]+$")
-
-
-def parse_identity(value: str) -> str | None:
-    """``Name <email>`` normalised, an email alone as ``email <email>``, anything else ``None``."""
-    match = _IDENTITY.match(value)
-    if match:
-        return f"{match[1]} <{match[2]}>"
-    value = value.strip()
-    return f"{value} <{value}>" if _EMAIL.match(value) else None
-
-
-def git_identity(author: str) -> dict[str, str]:
-    """The environment that makes git in the sandbox commit as ``author`` (``Name <email>``)."""
-    parsed = _IDENTITY.match(author)
-    name, email = (parsed[1], parsed[2]) if parsed else ("codeyard", "codeyard@localhost")
-    return {
-        "GIT_AUTHOR_NAME": name,
-        "GIT_AUTHOR_EMAIL": email,
-        "GIT_COMMITTER_NAME": name,
-        "GIT_COMMITTER_EMAIL": email,
-    }
-
-
-def install_co_author_hook(repo: Path, co_author: str) -> None:
-    """A ``commit-msg`` hook (run by git inside the sandbox) adding ``Co-authored-by: <co_author>``."""
-    hooks = repo / ".git" / "hooks"
-    if hooks.is_symlink():
-        return
-    hooks.mkdir(exist_ok=True)
-    hook = hooks / "commit-msg"
-    trailer = shlex.quote(f"Co-authored-by: {co_author}")
-    hook.write_text(
-        f'#!/bin/sh\ngit interpret-trailers --in-place --if-exists addIfDifferent --trailer {trailer} "$1"\n'
-    )
-    hook.chmod(0o755)
