@@ -305,3 +305,54 @@ async def test_sessions_pull_and_diff_bring_the_work_home(
     assert (clone / "README.md").read_text() == "# app\nwip\n"
     again = cli(server, clone, "pull", session.session_id, "--repo", "nope")
     assert again.returncode == 1 and "has no repository 'nope'" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("kind", "api_path", "web_part"),
+    [("gitlab", "/gitlab", "/-/merge_requests/1"), ("gitea", "/gitea/api/v1", "/pulls/1")],
+)
+def test_gitlab_and_gitea_pull_requests(
+    tmp_path: Path,
+    client: Client,
+    server: LiveServer,
+    model_server: FakeModelServer,
+    forge: ForgeServer,
+    kind: str,
+    api_path: str,
+    web_part: str,
+) -> None:
+    token = f"{kind}-token-" + "Xc4Vb6Nm8Qw2Er"
+    with GitHttpServer(tmp_path / kind, token) as host:
+        bare = host.create_repo(f"{kind}-team/app", CALC)
+        connection = httpx2.post(
+            f"{server.url}/v3/organizations/git-connections",
+            headers={"Authorization": f"Bearer {server.org_key}"},
+            json={"host": host.host, "kind": kind, "api_url": f"{forge.url}{api_path}", "token": token},
+        )
+        assert connection.status_code == 200
+        forge.forge.token = token
+        try:
+            marker = f"TASK-{kind.upper()}"
+            model_server.add_script(
+                marker,
+                [
+                    Step.tool("run_command", {"command": FIX_AND_COMMIT, "cwd": "app"}),
+                    Step.tool(
+                        "open_pull_request", {"repo": "app", "title": "Fix add", "body": f"via {kind}", "draft": True}
+                    ),
+                    Step.text("Done."),
+                ],
+            )
+            session = client.sessions.create(prompt=f"{marker}: fix", repos=[f"{host.url}/{kind}-team/app.git"])
+            wait_for(client, session.session_id, settled)
+            result = tool_results(model_server, marker)[1]
+            assert "opened pull request #1" in result, result
+            branch = f"codeyard/{session.session_id.removeprefix('devin-')[:8]}-fix-add"
+            assert git(bare, "log", "-1", "--format=%s", branch).strip() == "Fix add: it subtracted"
+            pull = forge.forge.pull(f"{kind}-team/app", branch)
+            assert pull is not None and pull.body == f"via {kind}" and pull.draft
+            prs = client.sessions.get(session.session_id).pull_requests
+            assert prs[0].pr_url.endswith(f"/{kind}-team/app{web_part}") and prs[0].pr_state == "open"
+            assert token not in everything_stored(client, server, session.session_id)
+        finally:
+            forge.forge.token = TOKEN
