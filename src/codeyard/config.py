@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     cut with a marker, and a tool call whose arguments are longer is refused with an error the model can act on."""
     max_tool_output_chars: int = Field(default=100_000, ge=1000)
     """Most characters of one tool result that are stored and shown to the model; the middle is cut with a marker."""
+    git_author: str = "codeyard <codeyard@localhost>"
+    """The identity (``Name <email>``) the agent's commits are made with."""
+    pr_refresh_seconds: float = Field(default=300.0, gt=0)
+    """How often the state of each open pull request is asked from its forge."""
 
     @property
     def resolved_database_url(self) -> str:

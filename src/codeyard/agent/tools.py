@@ -11,7 +11,7 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Protocol
 
 import jsonschema
 import referencing.exceptions
@@ -53,6 +53,14 @@ class ToolError(Exception):
     """A tool could not do what was asked; the message goes back to the model."""
 
 
+class PullRequestOpener(Protocol):
+    """Pushes a repository's commits and opens (or updates) its pull request, outside the sandbox (the runner)."""
+
+    async def open_pull_request(self, repo: str, title: str, body: str, base: str | None, draft: bool) -> str:
+        """What happened, for the model; ``ToolError`` with what to do when it cannot be done."""
+        ...
+
+
 def _obj(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
@@ -72,8 +80,10 @@ class Toolbox:
         output_schema: dict[str, Any] | None = None,
         knowledge: KnowledgeSource | None = None,
         max_output_chars: int = MAX_OUTPUT_CHARS,
+        pull_requests: PullRequestOpener | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.pull_requests = pull_requests
         self.workspace = sandbox.workspace.resolve()
         self.journal = journal
         # Bytecode caches go stale when a file is edited twice within a second with the same size.
@@ -96,6 +106,8 @@ class Toolbox:
             self._handlers["submit_structured_output"] = self._submit
         if knowledge is not None:
             self._handlers["recall_knowledge"] = self._recall_knowledge
+        if pull_requests is not None:
+            self._handlers["open_pull_request"] = self._open_pull_request
 
     @property
     def specs(self) -> list[ToolSpec]:
@@ -164,6 +176,20 @@ class Toolbox:
                     "instructions, or describe what you need to find the best notes.",
                     _obj(
                         {"note": {"type": "string", "description": "a note id, a note name, or a few words"}}, ["note"]
+                    ),
+                )
+            )
+        if self.pull_requests is not None:
+            specs.append(
+                ToolSpec(
+                    "open_pull_request",
+                    "Push a repository's commits to a new branch and open (or update) its pull request. Commit "
+                    "your work first (git add -A && git commit -m ...); uncommitted changes are refused. `repo` is "
+                    "the repository as the task named it, or its directory in the workspace; `base` defaults to "
+                    "the branch the repository was cloned on. Calling it again updates the same branch and PR.",
+                    _obj(
+                        {"repo": _STR, "title": _STR, "body": _STR, "base": _STR, "draft": {"type": "boolean"}},
+                        ["repo", "title", "body"],
                     ),
                 )
             )
@@ -332,3 +358,14 @@ class Toolbox:
             for note in notes
         ]
         return ToolResult("\n\n".join(shown(note) for note in notes), events)
+
+    async def _open_pull_request(self, args: dict[str, Any]) -> ToolResult:
+        assert self.pull_requests is not None
+        title = str(args["title"]).strip()
+        if not title:
+            raise ToolError("`title` must not be empty")
+        base = str(args["base"]).strip() if args.get("base") else None
+        text = await self.pull_requests.open_pull_request(
+            str(args["repo"]).strip(), title[:250], str(args["body"])[:60_000], base, bool(args.get("draft", False))
+        )
+        return ToolResult(text)

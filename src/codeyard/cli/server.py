@@ -18,6 +18,7 @@ from codeyard.agent.providers.factory import check_config
 from codeyard.api.app import Background, create_app
 from codeyard.config import Settings
 from codeyard.runner.embedded import build_runner, model_config
+from codeyard.runner.pr_refresher import PullRequestRefresher
 from codeyard.scheduler.ticker import build_ticker
 from codeyard.services.container import Services
 from codeyard.services.identity import Bootstrap
@@ -102,6 +103,7 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
     parts: list[Background] = []
     if settings.runner_enabled:
         parts.append(build_runner(settings, services))
+        parts.append(PullRequestRefresher(settings, services))
     if settings.scheduler_enabled:
         parts.append(build_ticker(settings, services))
     return parts

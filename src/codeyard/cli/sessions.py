@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from codeyard.cli import session_changes
 from codeyard.cli._output import note, print_json, print_json_line, print_result, print_table, timestamp
 from codeyard.cli.remote import AfterOption, FirstOption, JsonFlag, connect
 from codeyard.sdk import NOT_GIVEN, Client, NotGiven
@@ -244,3 +245,21 @@ def terminate(
     with connect() as client:
         session = client.sessions.terminate(session_id, archive=archive)
     _print_session(session, json_)
+
+
+@app.command()
+def pull(
+    session_id: SessionId,
+    repo: Annotated[str | None, typer.Option("--repo", help="Which repository (as given, or its directory).")] = None,
+    apply_patch: Annotated[bool, typer.Option("--apply-patch", help="Also apply the uncommitted work.")] = False,
+) -> None:
+    """Bring the session's commits into this clone as branch codeyard/<id> (the inverse of `codeyard handoff`)."""
+    with connect() as client:
+        session_changes.pull(client, session_id, repo, apply_patch, Path.cwd())
+
+
+@app.command()
+def diff(session_id: SessionId, json_: JsonFlag = False) -> None:
+    """Show what the session changed: its commits, their diff (inside a clone) and its uncommitted work."""
+    with connect() as client:
+        session_changes.diff(client, session_id, json_, Path.cwd())

@@ -48,7 +48,12 @@ _SIZE_POLL = 0.5
 
 
 class CloneError(CodeyardError):
-    """A repository could not be cloned; the message is safe to show to the session's user."""
+    """A repository could not be cloned; the message is safe to show to the session's user. ``output`` is what git
+    said, for the log and for telling a refused git connection apart (never shown as it is)."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
 
 
 @dataclass(frozen=True)
@@ -263,8 +268,9 @@ async def _run_clone(
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
     if process.returncode != 0:
-        log.info("clone failed", repo=shown, output=out.decode(errors="replace")[-500:])
-        raise CloneError(generic_failure(shown))
+        said = out.decode(errors="replace")[-2000:]
+        log.info("clone failed", repo=shown, output=said[-500:])
+        raise CloneError(generic_failure(shown), said)
     if await asyncio.to_thread(disk_usage, dest) > policy.max_bytes:  # grew past the limit between two checks
         raise CloneError(f"could not clone {shown}: it is larger than the limit of {policy.max_bytes} bytes")
 

@@ -13,13 +13,14 @@ from codeyard.agent.model import Model, ModelError
 from codeyard.agent.tools import Toolbox
 from codeyard.config import Settings
 from codeyard.handoff.apply import HandoffApplyError, apply_handoff, parse_manifest
-from codeyard.runner import clone, context, instructions, workspace
+from codeyard.runner import clone, context, instructions, remotes, session_git, workspace
 from codeyard.runner.journal import DbJournal
 from codeyard.runner.knowledge import SessionKnowledge
 from codeyard.runner.redaction import Redactor
 from codeyard.sandbox import SANDBOX_WORKSPACE, Sandbox, SandboxError, SandboxLimits, confine, create_sandbox
 from codeyard.services.container import Services
 from codeyard.services.runs import ACU_SECONDS, LeaseLostError
+from codeyard.services.workspace_git import WorkspaceGitError
 from codeyard.storage.tables import AgentSessionRow
 
 log = structlog.get_logger("codeyard.runner")
@@ -103,7 +104,7 @@ class SessionRun:
         except ModelError as exc:
             log.warning("model failed", session_id=sid, error=str(exc))
             await self.runs.fail(sid, self.runner_id, f"I had to stop: the model failed. {self._scrub(str(exc))}")
-        except (workspace.WorkspaceError, SandboxError, HandoffApplyError) as exc:
+        except (workspace.WorkspaceError, SandboxError, HandoffApplyError, WorkspaceGitError) as exc:
             await self.runs.fail(sid, self.runner_id, f"I could not prepare the workspace: {exc}")
         except Exception as exc:  # the process edge of one session: record it, keep the runner alive
             log.exception("session crashed", session_id=sid)
@@ -130,7 +131,8 @@ class SessionRun:
         pairs = [(s.key, s.value, s.is_sensitive) for s in secrets]
         pairs += [(s["key"], s["value"], bool(s.get("sensitive", True))) for s in self.runs.session_secrets(row)]
         env = {key: value for key, value, _ in pairs}
-        redact = Redactor((key, value) for key, value, sensitive in pairs if sensitive)
+        auth = remotes.CloneAuth(await self.services.git_connections.for_org(row.org_id))
+        redact = Redactor([*((key, value) for key, value, sensitive in pairs if sensitive), *auth.secrets().items()])
         journal = DbJournal(self.runs, sid, row.org_id, self.runner_id, redact, row.max_acu_limit, self.acus)
 
         files = [(att.name, Path(path)) for att, path in await self.runs.user_attachments(sid)]
@@ -146,7 +148,9 @@ class SessionRun:
                 timeout=self.settings.clone_timeout,
                 max_bytes=self.settings.clone_max_bytes,
             ),
+            auth=auth,
         )
+        await session_git.record_repos(self.services, self.row, ws)
         self.sandbox = create_sandbox(
             self.root,
             network=self.settings.sandbox_network,
@@ -177,6 +181,9 @@ class SessionRun:
             system = built.system
             await journal.record_system(system, built.events)
         await self.runs.start(sid, self.runner_id)
+        env = {**session_git.git_identity(self.settings.git_author), **env}
+        sensitive = {key: value for key, value, is_sensitive in pairs if is_sensitive}
+        opener = session_git.opener(self.settings, self.services, row, ws, auth, redact, sensitive)
         tools = Toolbox(
             self.sandbox,
             journal,
@@ -188,6 +195,7 @@ class SessionRun:
             if row.knowledge_ids is None
             else None,
             max_output_chars=self.settings.max_tool_output_chars,
+            pull_requests=opener,
         )
         agent = Agent(
             self.model,

@@ -6,8 +6,10 @@ import re
 import shutil
 import stat
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from codeyard.errors import CodeyardError
 from codeyard.runner import clone
@@ -20,6 +22,14 @@ _REMOTE = re.compile(r"^(https?|ssh|git)://[^\s]+$|^[A-Za-z0-9_.-]+@[A-Za-z0-9_.
 
 class WorkspaceError(CodeyardError):
     """The workspace could not be prepared."""
+
+
+class CloneAuth(Protocol):
+    """Credentials for clones (``runner.remotes.CloneAuth``): an environment for git, a plain refusal message."""
+
+    def env_for(self, url: str) -> Mapping[str, str]: ...
+
+    def explain(self, url: str, error: str) -> str | None: ...
 
 
 @dataclass
@@ -112,7 +122,9 @@ def _dir_name(url: str, taken: set[str]) -> str:
     return name
 
 
-async def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT) -> str:
+async def git(
+    *args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT, extra_env: Mapping[str, str] | None = None
+) -> str:
     """Run git without a terminal, hooks, the ``ext::`` transport, credential helpers or the server's own
     environment and configuration; ``WorkspaceError`` with its message on failure."""
     with tempfile.TemporaryDirectory(prefix="codeyard-git-home-") as home:
@@ -121,7 +133,7 @@ async def git(*args: str, cwd: Path | None = None, timeout: float = GIT_TIMEOUT)
             *clone.safe_config(),
             *args,
             cwd=cwd,
-            env=clone.clean_env(home),
+            env=clone.clean_env(home, extra_env),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -148,6 +160,7 @@ async def prepare(
     allow_local: bool,
     data_dir: Path | None = None,
     policy: clone.ClonePolicy | None = None,
+    auth: CloneAuth | None = None,
 ) -> Workspace:
     """Create (or, on resume, complete) the workspace: clone missing repos, copy missing attachments.
 
@@ -163,7 +176,7 @@ async def prepare(
             url = resolve_repo(entry, git_base_url, allow_local, data_dir)
             name = _dir_name(url, taken)
             if not _cloned(root, name):
-                await _clone(root, name, entry, url, policy)
+                await _clone(root, name, entry, url, policy, auth)
             workspace.repos[entry] = root / name
         for file_name, source in attachments:
             if source.exists():
@@ -197,15 +210,31 @@ def _remove(root: Path, name: str) -> None:
         (root / name).unlink()
 
 
-async def _clone(root: Path, name: str, entry: str, url: str, policy: clone.ClonePolicy) -> None:
+async def _clone(
+    root: Path, name: str, entry: str, url: str, policy: clone.ClonePolicy, auth: CloneAuth | None = None
+) -> None:
     _remove(root, name)
     partial = f".{name}.cloning"
     _remove(root, partial)
     if url.startswith("/"):
         await clone.clone_local(Path(url), root / partial, policy, shown=entry[:300])
     else:
-        await clone.clone_remote(url, root / partial, policy, shown=clone.shown_url(entry))
+        credentials = clone.CloneAuth(env=auth.env_for(url)) if auth else None
+        try:
+            await clone.clone_remote(url, root / partial, policy, credentials, shown=clone.shown_url(entry))
+        except clone.CloneError as exc:
+            plain = auth.explain(url, exc.output) if auth else None
+            if plain:  # the git connection's token was refused: say so (never the token)
+                raise WorkspaceError(plain) from None
+            raise
+        clean = _without_credentials(url)
+        if clean != url:  # a URL given with a password keeps it out of the workspace's .git/config
+            await git("remote", "set-url", "origin", clean, cwd=root / partial)
     (root / partial).rename(root / name)
+
+
+def _without_credentials(url: str) -> str:
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", url, flags=re.IGNORECASE)
 
 
 def _place(root: Path, name: str, source: Path) -> Path:

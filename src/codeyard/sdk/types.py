@@ -274,3 +274,32 @@ class ScheduleCreate(ScheduleFields):
     """Fields of `POST /schedules`: `prompt` is required; `name` defaults to one derived from the prompt."""
 
     prompt: str
+
+
+class ChangeCommit(APIModel):
+    sha: str
+    subject: str
+
+
+class Diffstat(APIModel):
+    files_changed: int
+    insertions: int
+    deletions: int
+
+
+class RepoChanges(APIModel):
+    """What a session changed in one repository: its commits since ``base_sha`` and whether work is uncommitted."""
+
+    index: int
+    repo: str
+    directory: str
+    base_sha: str
+    head_sha: str
+    commits: list[ChangeCommit]
+    diffstat: Diffstat
+    uncommitted: bool
+
+
+class SessionChanges(APIModel):
+    items: list[RepoChanges]
+    total: int

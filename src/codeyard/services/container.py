@@ -2,12 +2,15 @@
 
 from codeyard.config import Settings
 from codeyard.services.attachments import Attachments
+from codeyard.services.changes import Changes
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher, PollingDispatcher
+from codeyard.services.git_connections import GitConnections
 from codeyard.services.identity import Identity
 from codeyard.services.knowledge import Knowledge
 from codeyard.services.playbooks import Playbooks
+from codeyard.services.pull_requests import PullRequests
 from codeyard.services.runs import Runs
 from codeyard.services.schedule_runs import ScheduleRuns
 from codeyard.services.schedules import Schedules
@@ -42,6 +45,9 @@ class Services:
         self.schedules = Schedules(db, self.sessions, clock)
         self.schedule_runs = ScheduleRuns(db, self.sessions, clock)
         self.runs = Runs(db, self.vault, self.attachments, clock)
+        self.git_connections = GitConnections(db, self.vault, clock)
+        self.pull_requests = PullRequests(db, clock)
+        self.changes = Changes(db, self.pull_requests, settings.data_dir)
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Wire the process's runner in after it was built from these services."""

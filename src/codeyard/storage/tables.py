@@ -304,3 +304,65 @@ class ScheduleRun(Base):
     session_id: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class GitConnection(Base):
+    """Credentials for one git host of an org (contract §10); the token is encrypted and never returned."""
+
+    __tablename__ = "git_connections"
+    __table_args__ = (UniqueConstraint("org_id", "host", name="uq_git_connections_org_host"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    host: Mapped[str] = mapped_column(String(255))
+    """Lowercase ``host[:port]`` as it appears in a clone URL."""
+    kind: Mapped[str] = mapped_column(String(16))
+    api_url: Mapped[str | None] = mapped_column(String(1024))
+    username: Mapped[str | None] = mapped_column(String(255))
+    token: Mapped[bytes] = mapped_column(LargeBinary)
+    """Encrypted with the server's secret key; never returned, logged or given to a sandbox."""
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class SessionRepo(Base):
+    """One cloned ``repos`` entry of a session: where it lives in the workspace and the commit it started from."""
+
+    __tablename__ = "session_repos"
+    __table_args__ = (UniqueConstraint("session_id", "position"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64), ForeignKey("sessions.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    entry: Mapped[str] = mapped_column(Text)
+    """The ``repos`` entry as given (a URL never carries credentials here)."""
+    directory: Mapped[str] = mapped_column(String(255))
+    base_sha: Mapped[str] = mapped_column(String(64))
+    base_branch: Mapped[str | None] = mapped_column(String(255))
+
+
+class PullRequestRow(Base):
+    """A branch the runner pushed for a session and the pull request opened for it (contract §10)."""
+
+    __tablename__ = "pull_requests"
+    __table_args__ = (
+        UniqueConstraint("session_id", "repo"),
+        Index("ix_pull_requests_state_checked", "state", "checked_at"),
+    )
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    session_id: Mapped[str] = mapped_column(String(64), ForeignKey("sessions.id"), index=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    repo: Mapped[str] = mapped_column(Text)
+    connection_id: Mapped[str | None] = mapped_column(String(64))
+    project: Mapped[str] = mapped_column(String(512))
+    branch: Mapped[str] = mapped_column(String(255))
+    base: Mapped[str | None] = mapped_column(String(255))
+    number: Mapped[int | None] = mapped_column(Integer)
+    url: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16))
+    """``open``, ``merged`` or ``closed``; ``pushed`` for a branch with no forge behind it."""
+    head_sha: Mapped[str] = mapped_column(String(64))
+    checked_at: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -4,12 +4,24 @@ import builtins
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
-from codeyard.sdk._request import NOT_GIVEN, Call, NotGiven, body, model, model_list, path, query, tag_list
+from codeyard.sdk._request import (
+    NOT_GIVEN,
+    Call,
+    NotGiven,
+    body,
+    content,
+    model,
+    model_list,
+    path,
+    query,
+    tag_list,
+)
 from codeyard.sdk.resources._base import AsyncResource, SyncResource
 from codeyard.sdk.types import (
     EventFilters,
     Page,
     SessionAttachment,
+    SessionChanges,
     SessionEvent,
     SessionFilters,
     SessionMessage,
@@ -91,6 +103,14 @@ def _tags(method: str, devin_id: str, values: Sequence[str] | None = None) -> Ca
     # POST appends with de-duplication, so repeating it is as harmless as repeating the PUT.
     json: object = NOT_GIVEN if values is None else {"tags": list(values)}
     return Call(method, path("sessions", devin_id, "tags"), tag_list, json=json, idempotent=True)
+
+
+def _changes(devin_id: str) -> Call[SessionChanges]:
+    return Call("GET", path("sessions", devin_id, "changes"), model(SessionChanges))
+
+
+def _download(devin_id: str, index: int, kind: str) -> Call[bytes]:
+    return Call("GET", path("sessions", devin_id, "changes", f"{int(index)}.{kind}"), content)
 
 
 class Sessions(SyncResource):
@@ -190,6 +210,18 @@ class Sessions(SyncResource):
     def add_tags(self, devin_id: str, tags: Sequence[str]) -> builtins.list[str]:
         """Add tags (duplicates are ignored); returns the full set."""
         return self._run(_tags("POST", devin_id, tags))
+
+    def changes(self, devin_id: str) -> SessionChanges:
+        """Per repository: the agent's commits since the clone, their diffstat, whether work is uncommitted."""
+        return self._run(_changes(devin_id))
+
+    def bundle(self, devin_id: str, index: int) -> bytes:
+        """A git bundle of the agent's commits in repository ``index`` (its ref is ``refs/heads/codeyard``)."""
+        return self._run(_download(devin_id, index, "bundle"))
+
+    def patch(self, devin_id: str, index: int) -> bytes:
+        """The uncommitted work of repository ``index`` as a binary git patch (empty when there is none)."""
+        return self._run(_download(devin_id, index, "patch"))
 
 
 class AsyncSessions(AsyncResource):
@@ -293,3 +325,15 @@ class AsyncSessions(AsyncResource):
     async def add_tags(self, devin_id: str, tags: Sequence[str]) -> builtins.list[str]:
         """Add tags (duplicates are ignored); returns the full set."""
         return await self._run(_tags("POST", devin_id, tags))
+
+    async def changes(self, devin_id: str) -> SessionChanges:
+        """Per repository: the agent's commits since the clone, their diffstat, whether work is uncommitted."""
+        return await self._run(_changes(devin_id))
+
+    async def bundle(self, devin_id: str, index: int) -> bytes:
+        """A git bundle of the agent's commits in repository ``index`` (its ref is ``refs/heads/codeyard``)."""
+        return await self._run(_download(devin_id, index, "bundle"))
+
+    async def patch(self, devin_id: str, index: int) -> bytes:
+        """The uncommitted work of repository ``index`` as a binary git patch (empty when there is none)."""
+        return await self._run(_download(devin_id, index, "patch"))
