@@ -9,11 +9,12 @@ from fastapi.routing import APIRoute
 
 from codeyard import __version__
 from codeyard.api import errors
+from codeyard.api.aliases import BetaAliasMiddleware
 from codeyard.api.body_limit import BodyLimitMiddleware
 from codeyard.api.deps import org_in_path
 from codeyard.api.ratelimit import RateLimiter
 from codeyard.api.request_id import RequestIdMiddleware
-from codeyard.api.routes import attachments, identity, knowledge, pages, playbooks, schedules, secrets, sessions
+from codeyard.api.routes import attachments, identity, knowledge, pages, playbooks, schedules, secrets, sessions, v1
 from codeyard.api.state import AppState
 from codeyard.config import Settings
 from codeyard.services.container import Services
@@ -69,6 +70,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, upload_limit=settings.attachment_max_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(BetaAliasMiddleware)
 
     app.include_router(identity.router)
     for router in ORG_ROUTERS:
@@ -76,6 +78,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
         app.include_router(router, prefix="/v3/organizations", include_in_schema=False)
         app.include_router(router, prefix="/v3/organizations/{org_id}", dependencies=[Depends(org_in_path)])
     app.include_router(attachments.public_router)
+    app.include_router(v1.router)
     app.include_router(pages.router)
 
     @app.get("/healthz", include_in_schema=False)

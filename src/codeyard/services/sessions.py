@@ -32,6 +32,7 @@ from codeyard.storage.tables import (
     MessageRow,
     Playbook,
     Secret,
+    ServiceUser,
     SessionLabel,
 )
 
@@ -485,6 +486,35 @@ class Sessions:
                 apply_state(s, row, state_of(row).archive(), now, reason="archived")
         await self.dispatcher.session_changed(row.id)
         return row
+
+    async def check_user(self, org_id: str, user_id: str) -> None:
+        """``create_as_user_id`` must name a user of the org: codeyard's users are its service users (404 else)."""
+        async with self.db.read() as s:
+            found = await s.scalar(
+                select(ServiceUser.pk).where(
+                    ServiceUser.id == user_id,
+                    ServiceUser.deleted_at.is_(None),
+                    (ServiceUser.org_id == org_id) | ServiceUser.org_id.is_(None),
+                )
+            )
+        if found is None:
+            raise NotFoundError(f"user {user_id[:80]} not found in this organization")
+
+    async def find_same_prompt(self, org_id: str, service_user_id: str, prompt: str) -> AgentSessionRow | None:
+        """The newest session of this caller with exactly this prompt that can still go on (v1 ``idempotent``)."""
+        async with self.db.read() as s:
+            return await s.scalar(
+                select(AgentSessionRow)
+                .where(
+                    AgentSessionRow.org_id == org_id,
+                    AgentSessionRow.service_user_id == service_user_id,
+                    AgentSessionRow.prompt == prompt,
+                    AgentSessionRow.is_archived.is_(False),
+                    AgentSessionRow.status_detail.is_distinct_from(StatusDetail.USER_REQUEST.value),
+                )
+                .order_by(AgentSessionRow.pk.desc())
+                .limit(1)
+            )
 
     def _set_labels(self, s: AsyncSession, row: AgentSessionRow) -> None:
         for tag in row.tags:
