@@ -14,7 +14,18 @@ from codeyard.api.body_limit import BodyLimitMiddleware
 from codeyard.api.deps import org_in_path
 from codeyard.api.ratelimit import RateLimiter
 from codeyard.api.request_id import RequestIdMiddleware
-from codeyard.api.routes import attachments, identity, knowledge, pages, playbooks, schedules, secrets, sessions, v1
+from codeyard.api.routes import (
+    attachments,
+    consumption,
+    identity,
+    knowledge,
+    pages,
+    playbooks,
+    schedules,
+    secrets,
+    sessions,
+    v1,
+)
 from codeyard.api.state import AppState
 from codeyard.config import Settings
 from codeyard.services.container import Services
@@ -26,6 +37,7 @@ ORG_ROUTERS: list[APIRouter] = [
     playbooks.router,
     secrets.router,
     schedules.router,
+    consumption.router,
 ]
 """Routers served under both ``/v3/organizations/{org_id}`` and ``/v3/organizations`` (org keys)."""
 
@@ -73,6 +85,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     app.add_middleware(BetaAliasMiddleware)
 
     app.include_router(identity.router)
+    app.include_router(consumption.enterprise_router)
     for router in ORG_ROUTERS:
         # The org-less form first: its paths start with a literal resource name, so they never shadow an org id.
         app.include_router(router, prefix="/v3/organizations", include_in_schema=False)

@@ -99,7 +99,8 @@ class SessionRun:
         pairs += [(s["key"], s["value"], bool(s.get("sensitive", True))) for s in self.runs.session_secrets(row)]
         env = {key: value for key, value, _ in pairs}
         redact = Redactor((key, value) for key, value, sensitive in pairs if sensitive)
-        journal = DbJournal(self.runs, sid, row.org_id, self.runner_id, redact, row.max_acu_limit, self.acus)
+        budget = await self.services.consumption.session_budget(row)
+        journal = DbJournal(self.runs, sid, row.org_id, self.runner_id, redact, budget, self.acus)
 
         files = [(att.name, Path(path)) for att, path in await self.runs.user_attachments(sid)]
         ws = await workspace.prepare(
@@ -150,7 +151,8 @@ class SessionRun:
             await self.runs.suspend_usage(
                 sid,
                 self.runner_id,
-                f"I paused: this session reached its limit of {row.max_acu_limit:g} ACUs. Send a message to continue.",
+                f"I paused: this session reached its limit of {budget or 0:g} ACUs (the session's own limit or what is "
+                "left of its organization's ACU limits). Send a message to continue.",
             )
         else:
             await self.runs.release(sid, self.runner_id)

@@ -3,6 +3,7 @@
 from codeyard.config import Settings
 from codeyard.services.attachments import Attachments
 from codeyard.services.clock import Clock, system_clock
+from codeyard.services.consumption import Consumption
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher, PollingDispatcher
 from codeyard.services.identity import Identity
@@ -42,6 +43,7 @@ class Services:
         self.schedules = Schedules(db, self.sessions, clock)
         self.schedule_runs = ScheduleRuns(db, self.sessions, clock)
         self.runs = Runs(db, self.vault, self.attachments, clock)
+        self.consumption = Consumption(db, clock)
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Wire the process's runner in after it was built from these services."""

@@ -25,6 +25,8 @@ class Permission(StrEnum):
     MANAGE_SCHEDULES = "ManageOrgSchedules"
     MANAGE_SECRETS = "ManageOrgSecrets"
     MANAGE_SERVICE_USERS = "ManageOrgServiceUsers"
+    MANAGE_BILLING = "ManageBilling"
+    VIEW_MEMBERSHIP = "ViewOrgMembership"
 
 
 _MEMBER = frozenset(
@@ -43,6 +45,8 @@ _ORG_ADMIN = _MEMBER | {
     Permission.MANAGE_SCHEDULES,
     Permission.MANAGE_SECRETS,
     Permission.MANAGE_SERVICE_USERS,
+    Permission.MANAGE_BILLING,
+    Permission.VIEW_MEMBERSHIP,
 }
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ENTERPRISE_ADMIN: frozenset(Permission),
