@@ -18,6 +18,7 @@ from codeyard.api.routes import (
     attachments,
     consumption,
     identity,
+    insights,
     knowledge,
     pages,
     playbooks,
@@ -31,6 +32,7 @@ from codeyard.config import Settings
 from codeyard.services.container import Services
 
 ORG_ROUTERS: list[APIRouter] = [
+    insights.router,
     sessions.router,
     attachments.router,
     knowledge.router,

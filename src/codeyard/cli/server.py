@@ -14,7 +14,8 @@ import uvicorn
 from codeyard import logs
 from codeyard.api.app import Background, create_app
 from codeyard.config import Settings
-from codeyard.runner.embedded import build_runner
+from codeyard.runner.embedded import build_runner, model_from_settings
+from codeyard.runner.insights import ModelSummarizer
 from codeyard.scheduler.ticker import build_ticker
 from codeyard.services.container import Services
 from codeyard.services.identity import Bootstrap
@@ -51,6 +52,11 @@ async def prepare(settings: Settings) -> tuple[Database, Services]:
     await asyncio.to_thread(migrate, settings.resolved_database_url)
     db = Database(settings.resolved_database_url)
     services = Services(settings, db)
+    model, problem = model_from_settings(settings)
+    if model is not None:
+        services.insights.summarizer = ModelSummarizer(model)
+    elif problem:
+        services.insights.missing_summarizer = problem
     boot = await services.identity.bootstrap()
     if boot is not None:
         json_path, env_path = write_bootstrap_files(settings, boot)

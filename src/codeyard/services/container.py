@@ -7,6 +7,7 @@ from codeyard.services.consumption import Consumption
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher, PollingDispatcher
 from codeyard.services.identity import Identity
+from codeyard.services.insights import Insights
 from codeyard.services.knowledge import Knowledge
 from codeyard.services.playbooks import Playbooks
 from codeyard.services.runs import Runs
@@ -44,6 +45,7 @@ class Services:
         self.schedule_runs = ScheduleRuns(db, self.sessions, clock)
         self.runs = Runs(db, self.vault, self.attachments, clock)
         self.consumption = Consumption(db, clock)
+        self.insights = Insights(db, clock)
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Wire the process's runner in after it was built from these services."""

@@ -540,6 +540,11 @@ def _find(s: Session, org_id: str | None, session_id: str) -> AgentSessionRow:
     return row
 
 
+def find_session(s: Session, org_id: str | None, session_id: str) -> AgentSessionRow:
+    """A session by either id spelling within ``org_id`` (any org when None), in a synchronous read; 404 else."""
+    return _find(s, org_id, session_id)
+
+
 def _dedupe(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(v for v in values if v))
 

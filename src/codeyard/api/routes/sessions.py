@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field, TypeAdapter
 
 from codeyard.api import render
@@ -61,13 +61,8 @@ async def create_session(body: SessionCreate, caller: Caller, org: OrgId, state:
     return render.session(row, state.settings.resolved_public_url, positions.get(row.id))
 
 
-@router.get("/sessions", response_model=Paginated[SessionResponse], dependencies=VIEW)
-async def list_sessions(
+async def session_filters(
     request: Request,
-    org: OrgId,
-    state: StateDep,
-    after: str | None = None,
-    first: First = 100,
     tags: Annotated[list[str] | None, Query()] = None,
     session_ids: Annotated[list[str] | None, Query()] = None,
     origins: Annotated[list[str] | None, Query()] = None,
@@ -82,8 +77,9 @@ async def list_sessions(
     created_before: Epoch | None = None,
     updated_after: Epoch | None = None,
     updated_before: Epoch | None = None,
-) -> Paginated[SessionResponse]:
-    filters = SessionFilters(
+) -> SessionFilters:
+    """The session list filters (devin-api-reference §5.4), shared by the sessions and insights lists."""
+    return SessionFilters(
         tags=multi(request, "tags", tags),
         session_ids=multi(request, "session_ids", session_ids),
         origins=multi(request, "origins", origins),
@@ -99,6 +95,15 @@ async def list_sessions(
         updated_after=updated_after,
         updated_before=updated_before,
     )
+
+
+Filters = Annotated[SessionFilters, Depends(session_filters)]
+
+
+@router.get("/sessions", response_model=Paginated[SessionResponse], dependencies=VIEW)
+async def list_sessions(
+    org: OrgId, state: StateDep, filters: Filters, after: str | None = None, first: First = 100
+) -> Paginated[SessionResponse]:
     page = await state.services.sessions.list_sessions(org, filters, after=after, first=first)
     positions = await state.services.sessions.queue_positions([r.id for r in page.items if r.claimed_by is None])
     public = state.settings.resolved_public_url
