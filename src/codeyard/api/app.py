@@ -20,6 +20,7 @@ from codeyard.api.routes import (
     identity,
     insights,
     knowledge,
+    members,
     pages,
     playbooks,
     schedules,
@@ -40,6 +41,7 @@ ORG_ROUTERS: list[APIRouter] = [
     secrets.router,
     schedules.router,
     consumption.router,
+    members.router,
 ]
 """Routers served under both ``/v3/organizations/{org_id}`` and ``/v3/organizations`` (org keys)."""
 
@@ -88,6 +90,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
 
     app.include_router(identity.router)
     app.include_router(consumption.enterprise_router)
+    app.include_router(members.enterprise_router)
     for router in ORG_ROUTERS:
         # The org-less form first: its paths start with a literal resource name, so they never shadow an org id.
         app.include_router(router, prefix="/v3/organizations", include_in_schema=False)
