@@ -150,3 +150,60 @@ async def test_enterprise_provisioning(api: ApiEnv) -> None:
     assert past.status_code == 422
     legacy = await api.client.get("/v3beta1/enterprise/self", headers=ent)
     assert legacy.json()["org_id"] is None
+
+
+async def test_enterprise_session_mirror(api: ApiEnv) -> None:
+    ent = api.auth(api.enterprise_key)
+    other_org, other_key = await api.new_org()
+    mine = (await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "a"})).json()
+    theirs = (
+        await api.client.post(api.org_path("/sessions", other_org), headers=api.auth(other_key), json={"prompt": "b"})
+    ).json()
+
+    every = await api.client.get("/v3/enterprise/sessions", headers=ent)
+    assert {s["session_id"] for s in every.json()["items"]} == {mine["session_id"], theirs["session_id"]}
+    narrowed = await api.client.get("/v3/enterprise/sessions", headers=ent, params={"org_id": other_org})
+    assert [s["session_id"] for s in narrowed.json()["items"]] == [theirs["session_id"]]
+    got = await api.client.get(f"/v3/enterprise/sessions/{theirs['session_id']}", headers=ent)
+    assert got.json()["org_id"] == other_org
+    messages = await api.client.get(f"/v3/enterprise/sessions/{theirs['session_id']}/messages", headers=ent)
+    assert [m["message"] for m in messages.json()["items"]] == ["b"]
+    archived = await api.client.post(f"/v3/enterprise/sessions/{theirs['session_id']}/archive", headers=ent)
+    assert archived.json()["is_archived"] is True
+    assert (await api.client.get(f"/v3/enterprise/sessions/devin-{'0' * 32}", headers=ent)).status_code == 404
+    # Org keys, admins included, never reach the mirror.
+    assert (await api.client.get("/v3/enterprise/sessions", headers=api.auth())).status_code == 403
+    assert (
+        await api.client.get(f"/v3/enterprise/sessions/{theirs['session_id']}", headers=api.auth())
+    ).status_code == 403
+
+
+async def test_org_allowed_tags_and_default(api: ApiEnv) -> None:
+    ent = api.auth(api.enterprise_key)
+    base = f"/v3/enterprise/organizations/{api.org_id}/tags"
+    assert (await api.client.get(base, headers=ent)).json() == {"tags": [], "default_tag": None}
+    free = await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "p", "tags": ["any"]})
+    assert free.status_code == 200
+
+    assert (await api.client.put(base, headers=ent, json={"tags": ["team-a", "team-b"]})).json()["tags"] == [
+        "team-a",
+        "team-b",
+    ]
+    assert (await api.client.put(f"{base}/default", headers=ent, json={"tag": "team-a"})).json() == {
+        "default_tag": "team-a"
+    }
+    refused = await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "p", "tags": ["x"]})
+    assert refused.status_code == 422
+    defaulted = await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "p"})
+    assert defaulted.json()["tags"] == ["team-a"]
+    chosen = await api.client.post(
+        api.org_path("/sessions"), headers=api.auth(), json={"prompt": "p", "tags": ["team-b"]}
+    )
+    assert chosen.json()["tags"] == ["team-b"]
+
+    assert (await api.client.delete(f"{base}/team-b", headers=ent)).json()["tags"] == ["team-a"]
+    assert (await api.client.delete(f"{base}/nope", headers=ent)).status_code == 404
+    assert (await api.client.delete(f"{base}/default", headers=ent)).json() == {"default_tag": None}
+    assert (await api.client.delete(base, headers=ent)).json() == {"tags": [], "default_tag": None}
+    assert (await api.client.get(base, headers=api.auth())).status_code == 403
+    assert (await api.client.get("/v3/enterprise/organizations/org-nope/tags", headers=ent)).status_code == 404

@@ -17,10 +17,12 @@ from codeyard.api.request_id import RequestIdMiddleware
 from codeyard.api.routes import (
     attachments,
     consumption,
+    enterprise_sessions,
     identity,
     insights,
     knowledge,
     members,
+    org_tags,
     pages,
     playbooks,
     schedules,
@@ -91,6 +93,8 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     app.include_router(identity.router)
     app.include_router(consumption.enterprise_router)
     app.include_router(members.enterprise_router)
+    app.include_router(enterprise_sessions.router)
+    app.include_router(org_tags.router)
     for router in ORG_ROUTERS:
         # The org-less form first: its paths start with a literal resource name, so they never shadow an org id.
         app.include_router(router, prefix="/v3/organizations", include_in_schema=False)

@@ -22,6 +22,7 @@ from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher
 from codeyard.services.events import Category, add_event
+from codeyard.services.org_tags import apply_allowed_tags
 from codeyard.services.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from codeyard.services.principal import Principal
 from codeyard.storage.db import Database
@@ -135,6 +136,7 @@ class Sessions:
         session_id = new_session_id()
         async with self.db.write() as s:
             playbook_id = await self._check_refs(s, org_id, spec)
+            tags = await apply_allowed_tags(s, org_id, _dedupe(spec.tags))
             urls = [*spec.attachment_urls, *(m["url"] for m in ATTACHMENT_LINE.finditer(spec.prompt))]
             files = await self.attachments.resolve_urls(s, org_id, urls, "attachment_urls")
             row = AgentSessionRow(
@@ -145,7 +147,7 @@ class Sessions:
                 is_archived=False,
                 title=(spec.title or "").strip()[:500] or make_title(spec.prompt),
                 prompt=spec.prompt,
-                tags=_dedupe(spec.tags),
+                tags=tags,
                 playbook_id=playbook_id,
                 knowledge_ids=spec.knowledge_ids,
                 secret_ids=spec.secret_ids,
@@ -255,10 +257,12 @@ class Sessions:
         return await self.db.read_batch(lambda s: _find(s, None, session_id))
 
     async def list_sessions(
-        self, org_id: str, filters: SessionFilters, *, after: str | None, first: int
+        self, org_id: str | None, filters: SessionFilters, *, after: str | None, first: int
     ) -> Page[AgentSessionRow]:
+        """Newest first; ``org_id`` None lists every organization's (the enterprise mirror)."""
         cursor = decode_cursor(after)
-        query = self._filtered(select(AgentSessionRow).where(AgentSessionRow.org_id == org_id), filters)
+        base = select(AgentSessionRow)
+        query = self._filtered(base if org_id is None else base.where(AgentSessionRow.org_id == org_id), filters)
 
         def read(s: Session) -> tuple[int | None, list[AgentSessionRow]]:
             total = s.scalar(select(func.count()).select_from(query.subquery()))
