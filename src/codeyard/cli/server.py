@@ -1,27 +1,26 @@
-"""``codeyard serve``: migrate, bootstrap on first start, then the API with the runner and the ticker."""
+"""``codeyard serve``: migrate, bootstrap on first start, then the API with the runner and the ticker.
+
+The server stack (FastAPI, SQLAlchemy, the model SDKs) is imported inside the functions that need it, so that
+the other commands of ``codeyard`` start without loading it.
+"""
+
+from __future__ import annotations
 
 import asyncio
 import json
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import structlog
 import typer
-import uvicorn
 
-from codeyard import logs
-from codeyard.api.app import Background, create_app
-from codeyard.config import Settings
-from codeyard.runner.embedded import build_runner, model_from_settings
-from codeyard.runner.insights import ModelSummarizer
-from codeyard.scheduler.ticker import build_ticker
-from codeyard.services.container import Services
-from codeyard.services.identity import Bootstrap
-from codeyard.storage.db import Database, migrate
-
-log = structlog.get_logger("codeyard.serve")
+if TYPE_CHECKING:
+    from codeyard.api.app import Background
+    from codeyard.config import Settings
+    from codeyard.services.container import Services
+    from codeyard.services.identity import Bootstrap
+    from codeyard.storage.db import Database
 
 
 def write_bootstrap_files(settings: Settings, boot: Bootstrap) -> tuple[Path, Path]:
@@ -48,6 +47,11 @@ def write_bootstrap_files(settings: Settings, boot: Bootstrap) -> tuple[Path, Pa
 
 async def prepare(settings: Settings) -> tuple[Database, Services]:
     """Schema up to date, secret key present, first-start bootstrap done."""
+    from codeyard.runner.embedded import model_from_settings
+    from codeyard.runner.insights import ModelSummarizer
+    from codeyard.services.container import Services
+    from codeyard.storage.db import Database, migrate
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await asyncio.to_thread(migrate, settings.resolved_database_url)
     db = Database(settings.resolved_database_url)
@@ -74,6 +78,9 @@ async def prepare(settings: Settings) -> tuple[Database, Services]:
 
 def background_parts(settings: Settings, services: Services) -> list[Background]:
     """The runner and the schedule ticker of this process (each may be switched off by a setting)."""
+    from codeyard.runner.embedded import build_runner
+    from codeyard.scheduler.ticker import build_ticker
+
     parts: list[Background] = []
     if settings.runner_enabled:
         parts.append(build_runner(settings, services))
@@ -83,6 +90,11 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
 
 
 async def serve_async(settings: Settings) -> None:
+    import structlog
+    import uvicorn
+
+    from codeyard.api.app import create_app
+
     db, services = await prepare(settings)
     app = create_app(settings, services, background=background_parts(settings, services))
     config = uvicorn.Config(
@@ -95,7 +107,7 @@ async def serve_async(settings: Settings) -> None:
         proxy_headers=False,
     )
     server = uvicorn.Server(config)
-    log.info(
+    structlog.get_logger("codeyard.serve").info(
         "serving", url=settings.resolved_public_url, database=db.url.split("://")[0], data_dir=str(settings.data_dir)
     )
     _exit_cleanly_after_stop_signals()
@@ -128,10 +140,29 @@ def serve(
         for k, v in {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}.items()
         if v is not None
     }
+    from codeyard import logs
+    from codeyard.config import Settings
+
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logs.configure(settings.log_format)
     asyncio.run(serve_async(settings))
 
 
+SERVE_EPILOG = "\n\n".join(
+    [
+        "Settings (environment variables; the flags above override the first ones):",
+        "CODEYARD_MODEL: openai:<model> (any OpenAI-compatible Chat Completions server) or anthropic:<model>; "
+        "unset, sessions end with an error saying so.",
+        "CODEYARD_MODEL_BASE_URL: the model server, e.g. http://127.0.0.1:11434/v1 for Ollama "
+        "(default: the provider's).",
+        "CODEYARD_MODEL_API_KEY: the provider key (default OPENAI_API_KEY or ANTHROPIC_API_KEY).",
+        "CODEYARD_MODEL_CONTEXT_WINDOW, CODEYARD_MODEL_MAX_OUTPUT_TOKENS, CODEYARD_MODEL_TIMEOUT, "
+        "CODEYARD_MODEL_MAX_RETRIES: limits of the model calls.",
+        "Also CODEYARD_DATA_DIR, CODEYARD_DATABASE_URL, CODEYARD_PUBLIC_URL, CODEYARD_MAX_CONCURRENT_SESSIONS, "
+        "CODEYARD_SANDBOX_BACKEND, CODEYARD_SANDBOX_NETWORK, CODEYARD_SECRET_KEY: the README lists every setting.",
+    ]
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
+    app.command("serve", epilog=SERVE_EPILOG)(serve)
