@@ -107,3 +107,30 @@ def test_consumption(sdk, server: LiveServer) -> None:
     assert daily.get_session(session.session_id, org_id=org).consumption_by_date == []
     assert daily.get_service_user(session.service_user_id, org_id=org).total_acus == 0
     assert daily.get_user("nobody", org_id=org).total_acus == 0
+
+
+def test_metrics(sdk, server: LiveServer) -> None:
+    import time
+
+    org = server.org_id
+    now = int(time.time())
+    window = {"time_after": now - 7 * 86400, "time_before": now + 60}
+    sessions = sdk.organizations.sessions
+    sessions.create(org_id=org, prompt="metrics one")
+    sessions.create(org_id=org, prompt="metrics two")
+    metrics = sdk.organizations.metrics
+    assert metrics.get_active_users(org_id=org, **window).active_users == 1
+    days = metrics.get_daily_active_users(org_id=org, **window)
+    assert len(days) == 8
+    assert days[-1].active_users == 1
+    assert sum(d.active_users for d in days[:-1]) == 0
+    assert metrics.get_weekly_active_users(org_id=org, **window)[-1].active_users == 1
+    assert metrics.get_monthly_active_users(org_id=org, **window)[0].active_users == 1
+    session_metrics = metrics.get_session_metrics(org_id=org, **window)
+    assert session_metrics.sessions_created_count >= 2
+    assert session_metrics.sessions_created_by_origin.api >= 2
+    assert metrics.get_pr_metrics(org_id=org, **window).prs_created_count == 0
+    assert metrics.get_search_metrics(org_id=org, **window).searches_created_count == 0
+    assert metrics.get_usage_metrics(org_id=org, **window).sessions_count >= 2
+    with pytest.raises(devin_sdk.UnprocessableEntityError):
+        metrics.get_usage_metrics(org_id=org, time_after=now, time_before=now - 1)

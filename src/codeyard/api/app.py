@@ -22,6 +22,7 @@ from codeyard.api.routes import (
     insights,
     knowledge,
     members,
+    metrics,
     org_tags,
     pages,
     playbooks,
@@ -44,6 +45,7 @@ ORG_ROUTERS: list[APIRouter] = [
     schedules.router,
     consumption.router,
     members.router,
+    metrics.router,
 ]
 """Routers served under both ``/v3/organizations/{org_id}`` and ``/v3/organizations`` (org keys)."""
 

@@ -9,6 +9,7 @@ from codeyard.services.dispatch import Dispatcher, PollingDispatcher
 from codeyard.services.identity import Identity
 from codeyard.services.insights import Insights
 from codeyard.services.knowledge import Knowledge
+from codeyard.services.metrics import Metrics
 from codeyard.services.org_tags import OrgTags
 from codeyard.services.playbooks import Playbooks
 from codeyard.services.runs import Runs
@@ -48,6 +49,7 @@ class Services:
         self.consumption = Consumption(db, clock)
         self.insights = Insights(db, clock)
         self.org_tags = OrgTags(db)
+        self.metrics = Metrics(db)
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Wire the process's runner in after it was built from these services."""

@@ -27,6 +27,7 @@ class Permission(StrEnum):
     MANAGE_SERVICE_USERS = "ManageOrgServiceUsers"
     MANAGE_BILLING = "ManageBilling"
     VIEW_MEMBERSHIP = "ViewOrgMembership"
+    VIEW_METRICS = "ViewOrgMetrics"
 
 
 _MEMBER = frozenset(
@@ -47,6 +48,7 @@ _ORG_ADMIN = _MEMBER | {
     Permission.MANAGE_SERVICE_USERS,
     Permission.MANAGE_BILLING,
     Permission.VIEW_MEMBERSHIP,
+    Permission.VIEW_METRICS,
 }
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ENTERPRISE_ADMIN: frozenset(Permission),
