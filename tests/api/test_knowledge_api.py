@@ -60,7 +60,8 @@ async def test_create_and_get_note(api: ApiEnv) -> None:
     assert created["is_enabled"] is True
     assert created["access_type"] == "org"
     assert created["org_id"] == api.org_id
-    assert created["folder_id"] is created["folder_path"] is created["pinned_repo"] is created["macro"] is None
+    assert created["folder_id"] is created["pinned_repo"] is created["macro"] is None
+    assert created["folder_path"] == ""  # a string at the root: the generated SDK's strict mode wants one
     assert isinstance(created["created_at"], int)
     assert isinstance(created["updated_at"], int)
     fetched = await api.client.get(api.org_path(f"{NOTES}/{created['note_id']}"), headers=api.auth())
@@ -105,7 +106,8 @@ async def test_put_replaces_every_field(api: ApiEnv) -> None:
     replaced = response.json()
     assert replaced["note_id"] == created["note_id"]
     assert (replaced["name"], replaced["body"], replaced["trigger"]) == ("Renamed", "New body", "new trigger")
-    assert replaced["folder_id"] is replaced["folder_path"] is replaced["pinned_repo"] is replaced["macro"] is None
+    assert replaced["folder_id"] is replaced["pinned_repo"] is replaced["macro"] is None
+    assert replaced["folder_path"] == ""
     assert replaced["is_enabled"] is True
     assert replaced["created_at"] == created["created_at"]
     assert replaced["updated_at"] >= created["updated_at"]

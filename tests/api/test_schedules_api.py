@@ -81,6 +81,7 @@ async def test_every_reference_field_is_accepted_and_echoed(api: ApiEnv) -> None
     session = await api.client.post(api.org_path("/sessions"), json={"prompt": "standing"}, headers=api.auth())
     target = session.json()["session_id"]
 
+    person = (await api.services.identity.create_service_user("person", Role.ORG_MEMBER, api.org_id)).id
     created = await create(
         api,
         name="Weekly triage",
@@ -89,7 +90,7 @@ async def test_every_reference_field_is_accepted_and_echoed(api: ApiEnv) -> None
         notify_on="always",
         playbook_id=playbook_id,
         bypass_approval=True,
-        create_as_user_id="user-7",
+        create_as_user_id=person,
         platform="linux",
         slack_channel_id="C1",
         slack_team_id="T1",
@@ -99,7 +100,7 @@ async def test_every_reference_field_is_accepted_and_echoed(api: ApiEnv) -> None
 
     assert created["playbook"] == {"playbook_id": playbook_id, "title": "Triage"}
     assert (created["agent"], created["interval_count"], created["notify_on"]) == ("data_analyst", 2, "always")
-    assert (created["bypass_approval"], created["create_as_user_id"], created["platform"]) == (True, "user-7", "linux")
+    assert (created["bypass_approval"], created["create_as_user_id"], created["platform"]) == (True, person, "linux")
     assert (created["slack_channel_id"], created["slack_team_id"]) == ("C1", "T1")
     assert created["target_devin_id"] == target
 

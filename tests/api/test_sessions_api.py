@@ -24,7 +24,6 @@ EVERY_FIELD: dict[str, Any] = {
     "repos": ["acme/app", "https://github.com/acme/lib.git"],
     "session_links": ["https://example.com/sessions/1"],
     "bypass_approval": True,
-    "create_as_user_id": "user-123",
     "devin_mode": "fast",
     "platform": "windows",
     "advanced_mode": "improve",
@@ -95,8 +94,10 @@ async def test_create_records_every_request_field(api: ApiEnv) -> None:
                 id="playbook-release", org_id=api.org_id, title="Release", body="Steps", created_at=0, updated_at=0
             )
         )
+    user = await api.services.identity.create_service_user("a person", Role.ORG_MEMBER, api.org_id)
     body = {
         **EVERY_FIELD,
+        "create_as_user_id": user.id,
         "playbook_id": "playbook-release",
         "session_secrets": [{"key": "TOKEN", "value": "s3cr3t-value", "sensitive": True}],
         "an_unknown_field": "ignored",
@@ -107,7 +108,7 @@ async def test_create_records_every_request_field(api: ApiEnv) -> None:
     assert session["playbook_id"] == "playbook-release"
     assert session["max_acu_limit"] == 2.5
     assert session["repos"] == EVERY_FIELD["repos"]
-    assert session["user_id"] == "user-123"
+    assert session["user_id"] == user.id
 
     row = await api.services.sessions.get(api.org_id, session["session_id"])
     expected = {k: v for k, v in body.items() if k not in ("session_secrets", "an_unknown_field")}
@@ -218,7 +219,8 @@ async def test_list_filters(api: ApiEnv) -> None:
         "session_id"
     ]
     b = (await create(api, member, prompt="b", tags=["blue"], repos=["https://github.com/acme/lib.git"]))["session_id"]
-    c = (await create(api, prompt="c", create_as_user_id="user-7"))["session_id"]
+    person = (await api.services.identity.create_service_user("person", Role.ORG_MEMBER, api.org_id)).id
+    c = (await create(api, prompt="c", create_as_user_id=person))["session_id"]
     await drive(api, b, origin="automation", schedule_id="sched-1", category="bug_fixing", created_at=1000.0)
     await drive(api, c, created_at=2000.0, updated_at=2000.0)
     await api.client.post(api.org_path(f"/sessions/{c}/archive"), headers=api.auth())
@@ -241,7 +243,9 @@ async def test_list_filters(api: ApiEnv) -> None:
         ({"is_archived": "true"}, {c}),
         ({"is_archived": "false"}, {a, b}),
         ({"service_user_ids": member_id}, {b}),
-        ({"user_ids": "user-7"}, {c}),
+        ({"user_ids": person}, {c}),
+        ({"user_ids": f"nobody,{person}"}, {c}),
+        ({"tags": "red,blue"}, {a, b}),
         ({"created_before": 1500}, {b}),
         ({"created_after": 1500, "created_before": 2500}, {c}),
         ({"created_after": 10_000}, {a}),

@@ -9,17 +9,35 @@ from fastapi.routing import APIRoute
 
 from codeyard import __version__
 from codeyard.api import docs, errors
+from codeyard.api.aliases import BetaAliasMiddleware
 from codeyard.api.body_limit import BodyLimitMiddleware
 from codeyard.api.deps import org_in_path
 from codeyard.api.ratelimit import RateLimiter
 from codeyard.api.request_id import RequestIdMiddleware
-from codeyard.api.routes import attachments, identity, knowledge, pages, playbooks, schedules, secrets, sessions
+from codeyard.api.routes import (
+    attachments,
+    consumption,
+    enterprise_sessions,
+    identity,
+    insights,
+    knowledge,
+    members,
+    metrics,
+    org_tags,
+    pages,
+    playbooks,
+    schedules,
+    secrets,
+    sessions,
+    v1,
+)
 from codeyard.api.routes.git import router as git_router
 from codeyard.api.state import AppState
 from codeyard.config import Settings
 from codeyard.services.container import Services
 
 ORG_ROUTERS: list[APIRouter] = [
+    insights.router,
     sessions.router,
     attachments.router,
     knowledge.router,
@@ -27,6 +45,9 @@ ORG_ROUTERS: list[APIRouter] = [
     secrets.router,
     schedules.router,
     git_router,
+    consumption.router,
+    members.router,
+    metrics.router,
 ]
 """Routers served under both ``/v3/organizations/{org_id}`` and ``/v3/organizations`` (org keys)."""
 
@@ -71,13 +92,19 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     errors.install(app)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, upload_limit=settings.attachment_max_bytes)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(BetaAliasMiddleware)
 
     app.include_router(identity.router)
+    app.include_router(consumption.enterprise_router)
+    app.include_router(members.enterprise_router)
+    app.include_router(enterprise_sessions.router)
+    app.include_router(org_tags.router)
     for router in ORG_ROUTERS:
         # The org-less form first: its paths start with a literal resource name, so they never shadow an org id.
         app.include_router(router, prefix="/v3/organizations", include_in_schema=False)
         app.include_router(router, prefix="/v3/organizations/{org_id}", dependencies=[Depends(org_in_path)])
     app.include_router(attachments.public_router)
+    app.include_router(v1.router)
     app.include_router(pages.router)
     if settings.docs_enabled:
         docs.install(app)

@@ -81,7 +81,10 @@ def problem(status: int, detail: str, instance: str, headers: dict[str, str] | N
 
 def validation_problem(loc: list[str | int], msg: str, kind: str = "value_error") -> JSONResponse:
     """FastAPI's 422 shape (contract §3) for a field our services rejected."""
-    body: dict[str, Any] = {"detail": [{"loc": printable(loc), "msg": printable(msg), "type": kind}]}
+    body: dict[str, Any] = {
+        "detail": [{"loc": printable(loc), "msg": printable(msg), "type": kind}],
+        "request_id": current_request_id(),
+    }
     return JSONResponse(body, status_code=422)
 
 
@@ -117,7 +120,7 @@ def install(app: FastAPI) -> None:
                 value = err["input"]
                 item["input"] = value[:200] if isinstance(value, str) else value
             details.append(item)
-        return JSONResponse({"detail": printable(details)}, status_code=422)
+        return JSONResponse({"detail": printable(details), "request_id": current_request_id()}, status_code=422)
 
     app.add_exception_handler(errors.CodeyardError, on_codeyard_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

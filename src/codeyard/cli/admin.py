@@ -1,18 +1,20 @@
 """``codeyard admin``: organizations, service users and API keys, directly on the database (no server needed)."""
 
+from __future__ import annotations
+
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from codeyard.config import Settings
 from codeyard.errors import CodeyardError
-from codeyard.services.identity import Identity
 from codeyard.services.principal import Role
-from codeyard.storage.db import Database, migrate
+
+if TYPE_CHECKING:
+    from codeyard.services.identity import Identity
 
 admin_app = typer.Typer(no_args_is_help=True, help="Provision organizations, service users and API keys.")
 orgs_app = typer.Typer(no_args_is_help=True, help="Organizations.")
@@ -28,6 +30,11 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data direct
 
 
 def _run(data_dir: Path | None, action: Callable[[Identity], Awaitable[T]]) -> T:
+    # The database stack is imported here, not at the top: every other command starts without it.
+    from codeyard.config import Settings
+    from codeyard.services.identity import Identity
+    from codeyard.storage.db import Database, migrate
+
     settings = Settings(**({"data_dir": data_dir} if data_dir else {}))  # type: ignore[arg-type]
 
     async def go() -> T:

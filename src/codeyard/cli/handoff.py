@@ -6,31 +6,26 @@ before the first request, so a blocked handoff never reaches the server. The use
 sent, not even with ``--allow-secrets``.
 """
 
+from __future__ import annotations
+
 import os
 import textwrap
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from codeyard.cli._output import fail, print_json, print_json_line
 from codeyard.cli.remote import connect
 from codeyard.cli.sessions import DONE_DETAILS, DONE_STATUSES, FAILED_STATUSES, _new_messages, _print_message
-from codeyard.handoff.collect import Collected, CollectError, collect
-from codeyard.handoff.git import GitError
-from codeyard.handoff.prompt import summary_lines
-from codeyard.handoff.scan import (
-    Finding,
-    RedactionRefused,
-    ScanError,
-    redact as redact_secrets,
-    redact_text,
-    scan,
-)
 from codeyard.handoff.submit import SubmitError, Submitted, submit
 from codeyard.sdk import Client
 from codeyard.sdk.types import SessionResponse
+
+if TYPE_CHECKING:  # the scanner (detect_secrets) is imported when a handoff runs, not when `codeyard` starts
+    from codeyard.handoff.collect import Collected
+    from codeyard.handoff.scan import Finding
 
 EXIT_USAGE = 2
 EXIT_SECRETS = 3
@@ -74,6 +69,11 @@ def _prepare(
     task: str, context: str, *, redact: bool, allow_secrets: bool, as_json: bool
 ) -> tuple[Collected, str, str]:
     """Collect the work tree, scan it, and redact or stop on secrets; print what will be sent."""
+    from codeyard.handoff.collect import CollectError, collect
+    from codeyard.handoff.git import GitError
+    from codeyard.handoff.prompt import summary_lines
+    from codeyard.handoff.scan import RedactionRefused, ScanError, redact as redact_secrets, redact_text, scan
+
     try:
         collected = collect(Path.cwd())
         api_key = {_API_KEY: os.environ.get(_API_KEY, "").strip()}

@@ -4,18 +4,42 @@ Remote groups (sessions, knowledge, playbooks, secrets, schedules) talk to a ser
 configured by DEVIN_API_URL, DEVIN_API_KEY and DEVIN_ORG_ID.
 """
 
+from typing import Annotated
+
 import typer
 
 from codeyard.cli import knowledge, playbooks, schedules, secrets, server, sessions
 from codeyard.cli.admin import admin_app
 from codeyard.cli.handoff import handoff_command
 
-# Tracebacks never show local variables: one of them could be an API key or a secret's value.
-app = typer.Typer(
-    no_args_is_help=True,
-    help="codeyard: self-hosted coding sessions behind a Devin-API-v3-compatible API.",
-    pretty_exceptions_show_locals=False,
+HELP = (
+    "codeyard: self-hosted coding sessions behind a Devin-API-v3-compatible API.\n\n"
+    "The client commands (sessions, knowledge, playbooks, secrets, schedules, handoff) read DEVIN_API_URL (the "
+    "server, default http://127.0.0.1:8000), DEVIN_API_KEY (a service user's cog_… key) and DEVIN_ORG_ID, the same "
+    "variables as Devin's own tools. `serve` and `admin` read the CODEYARD_* settings (`codeyard serve --help`)."
 )
+
+# Tracebacks never show local variables: one of them could be an API key or a secret's value.
+app = typer.Typer(no_args_is_help=True, help=HELP, pretty_exceptions_show_locals=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from codeyard import __version__
+
+        typer.echo(f"codeyard {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """codeyard: self-hosted coding sessions behind a Devin-API-v3-compatible API."""
+
+
 app.add_typer(sessions.app, name="sessions")
 app.add_typer(knowledge.app, name="knowledge")
 app.add_typer(playbooks.app, name="playbooks")

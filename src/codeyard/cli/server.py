@@ -1,4 +1,10 @@
-"""``codeyard serve``: migrate, bootstrap on first start, then the API with the runner and the ticker."""
+"""``codeyard serve``: migrate, bootstrap on first start, then the API with the runner and the ticker.
+
+The server stack (FastAPI, SQLAlchemy, the model SDKs) is imported inside the functions that need it, so that
+the other commands of ``codeyard`` start without loading it.
+"""
+
+from __future__ import annotations
 
 import asyncio
 import contextlib
@@ -6,25 +12,22 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import structlog
 import typer
-import uvicorn
 
-from codeyard import logs
-from codeyard.agent.model import ModelConfigError
-from codeyard.agent.providers.factory import check_config
-from codeyard.api.app import Background, create_app
-from codeyard.config import Settings
-from codeyard.runner.embedded import build_runner, model_config
-from codeyard.runner.pr_refresher import PullRequestRefresher
-from codeyard.scheduler.ticker import build_ticker
-from codeyard.services.container import Services
-from codeyard.services.identity import Bootstrap
-from codeyard.storage.db import Database, migrate
+if TYPE_CHECKING:
+    from codeyard.api.app import Background
+    from codeyard.config import Settings
+    from codeyard.services.container import Services
+    from codeyard.services.identity import Bootstrap
+    from codeyard.storage.db import Database
 
-log = structlog.get_logger("codeyard.serve")
+
+def _log() -> Any:
+    import structlog  # with the server stack, not at import time
+
+    return structlog.get_logger("codeyard.serve")
 
 
 def write_bootstrap_files(settings: Settings, boot: Bootstrap) -> tuple[Path, Path]:
@@ -78,11 +81,21 @@ def _private(path: Path, mode: int) -> None:
 
 async def prepare(settings: Settings) -> tuple[Database, Services]:
     """Schema up to date, secret key present, first-start bootstrap done, the data dir private."""
+    from codeyard.runner.embedded import model_from_settings
+    from codeyard.runner.insights import ModelSummarizer
+    from codeyard.services.container import Services
+    from codeyard.storage.db import Database, migrate
+
     secure_data_dir(settings.data_dir)
     await asyncio.to_thread(migrate, settings.resolved_database_url)
     secure_data_dir(settings.data_dir)  # the database file migrate may just have created
     db = Database(settings.resolved_database_url)
     services = Services(settings, db)
+    model, problem = model_from_settings(settings)
+    if model is not None:
+        services.insights.summarizer = ModelSummarizer(model)
+    elif problem:
+        services.insights.missing_summarizer = problem
     boot = await services.identity.bootstrap()
     if boot is not None:
         json_path, env_path = write_bootstrap_files(settings, boot)
@@ -100,6 +113,10 @@ async def prepare(settings: Settings) -> tuple[Database, Services]:
 
 def background_parts(settings: Settings, services: Services) -> list[Background]:
     """The runner and the schedule ticker of this process (each may be switched off by a setting)."""
+    from codeyard.runner.embedded import build_runner
+    from codeyard.runner.pr_refresher import PullRequestRefresher
+    from codeyard.scheduler.ticker import build_ticker
+
     parts: list[Background] = []
     if settings.runner_enabled:
         parts.append(build_runner(settings, services))
@@ -110,6 +127,10 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
 
 
 async def serve_async(settings: Settings) -> None:
+    import uvicorn
+
+    from codeyard.api.app import create_app
+
     os.umask(0o077)  # what the server creates (database journals, clones, bundles) is its user's alone
     db, services = await prepare(settings)
     app = create_app(settings, services, background=background_parts(settings, services))
@@ -123,7 +144,7 @@ async def serve_async(settings: Settings) -> None:
         proxy_headers=False,
     )
     server = uvicorn.Server(config)
-    log.info(
+    _log().info(
         "serving", url=settings.resolved_public_url, database=db.url.split("://")[0], data_dir=str(settings.data_dir)
     )
     _exit_cleanly_after_stop_signals()
@@ -156,6 +177,9 @@ def serve(
         for k, v in {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}.items()
         if v is not None
     }
+    from codeyard import logs
+    from codeyard.config import Settings
+
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logs.configure(settings.log_format)
     check_model(settings)
@@ -171,8 +195,12 @@ NO_MODEL_AT_START = (
 
 def check_model(settings: Settings) -> None:
     """Refuse to start with model settings that cannot work (one line, the valid forms); warn when there is none."""
+    from codeyard.agent.model import ModelConfigError
+    from codeyard.agent.providers.factory import check_config
+    from codeyard.runner.embedded import model_config
+
     if not settings.model:
-        log.warning(NO_MODEL_AT_START)
+        _log().warning(NO_MODEL_AT_START)
         return
     try:
         check_config(model_config(settings))
@@ -181,5 +209,21 @@ def check_model(settings: Settings) -> None:
         raise typer.Exit(2) from None
 
 
+SERVE_EPILOG = "\n\n".join(
+    [
+        "Settings (environment variables; the flags above override the first ones):",
+        "CODEYARD_MODEL: openai:<model> (any OpenAI-compatible Chat Completions server) or anthropic:<model>; "
+        "unset, sessions end with an error saying so.",
+        "CODEYARD_MODEL_BASE_URL: the model server, e.g. http://127.0.0.1:11434/v1 for Ollama "
+        "(default: the provider's).",
+        "CODEYARD_MODEL_API_KEY: the provider key (default OPENAI_API_KEY or ANTHROPIC_API_KEY).",
+        "CODEYARD_MODEL_CONTEXT_WINDOW, CODEYARD_MODEL_MAX_OUTPUT_TOKENS, CODEYARD_MODEL_TIMEOUT, "
+        "CODEYARD_MODEL_MAX_RETRIES: limits of the model calls.",
+        "Also CODEYARD_DATA_DIR, CODEYARD_DATABASE_URL, CODEYARD_PUBLIC_URL, CODEYARD_MAX_CONCURRENT_SESSIONS, "
+        "CODEYARD_SANDBOX_BACKEND, CODEYARD_SANDBOX_NETWORK, CODEYARD_SECRET_KEY: the README lists every setting.",
+    ]
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
+    app.command("serve", epilog=SERVE_EPILOG)(serve)

@@ -22,7 +22,18 @@ DONE_DETAILS = frozenset({"waiting_for_user", "finished"})
 FAILED_STATUSES = frozenset({"error", "suspended"})
 """Where following a session ends with exit code 1 (`sessions watch` and `handoff --follow` agree)."""
 
-SessionId = Annotated[str, typer.Argument(help="Session id (devin-…).")]
+
+def session_id_argument(value: str) -> str:
+    """A session id as given, or the id in a pasted session URL (``https://…/sessions/<hex>?…``)."""
+    text = value.strip()
+    if "/sessions/" in text:
+        text = text.split("/sessions/", 1)[1].split("?", 1)[0].split("#", 1)[0].strip("/").split("/", 1)[0]
+    return text
+
+
+SessionId = Annotated[
+    str, typer.Argument(help="Session id (devin-…), or the session's URL.", callback=session_id_argument)
+]
 AttachOption = Annotated[
     list[Path] | None,
     typer.Option(

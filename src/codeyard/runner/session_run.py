@@ -133,7 +133,8 @@ class SessionRun:
         env = {key: value for key, value, _ in pairs}
         auth = remotes.CloneAuth(await self.services.git_connections.for_org(row.org_id))
         redact = Redactor([*((key, value) for key, value, sensitive in pairs if sensitive), *auth.secrets().items()])
-        journal = DbJournal(self.runs, sid, row.org_id, self.runner_id, redact, row.max_acu_limit, self.acus)
+        budget = await self.services.consumption.session_budget(row)
+        journal = DbJournal(self.runs, sid, row.org_id, self.runner_id, redact, budget, self.acus)
 
         files = [(att.name, Path(path)) for att, path in await self.runs.user_attachments(sid)]
         ws = await workspace.prepare(
@@ -216,7 +217,8 @@ class SessionRun:
             await self.runs.suspend_usage(
                 sid,
                 self.runner_id,
-                f"I paused: this session reached its limit of {row.max_acu_limit:g} ACUs. Send a message to continue.",
+                f"I paused: this session reached its limit of {budget or 0:g} ACUs (the session's own limit or what is "
+                "left of its organization's ACU limits). Send a message to continue.",
             )
         else:
             await self.runs.release(sid, self.runner_id)

@@ -17,7 +17,9 @@ T = TypeVar("T")
 class APIModel(BaseModel):
     """Base of every response model: unknown fields are kept, not dropped."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
+    """``defer_build``: each model's validator is built on first use, so importing the SDK (and starting the CLI)
+    does not pay for every model up front."""
 
     def to_json_dict(self) -> dict[str, Any]:
         """The fields the server sent (and only those), as JSON-ready values."""

@@ -4,11 +4,15 @@ from codeyard.config import Settings
 from codeyard.services.attachments import Attachments
 from codeyard.services.changes import Changes
 from codeyard.services.clock import Clock, system_clock
+from codeyard.services.consumption import Consumption
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher, PollingDispatcher
 from codeyard.services.git_connections import GitConnections
 from codeyard.services.identity import Identity
+from codeyard.services.insights import Insights
 from codeyard.services.knowledge import Knowledge
+from codeyard.services.metrics import Metrics
+from codeyard.services.org_tags import OrgTags
 from codeyard.services.playbooks import Playbooks
 from codeyard.services.pull_requests import PullRequests
 from codeyard.services.runs import Runs
@@ -48,6 +52,10 @@ class Services:
         self.git_connections = GitConnections(db, self.vault, clock)
         self.pull_requests = PullRequests(db, clock)
         self.changes = Changes(db, self.pull_requests, settings.data_dir)
+        self.consumption = Consumption(db, clock)
+        self.insights = Insights(db, clock)
+        self.org_tags = OrgTags(db)
+        self.metrics = Metrics(db)
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Wire the process's runner in after it was built from these services."""

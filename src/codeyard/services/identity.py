@@ -165,6 +165,42 @@ class Identity:
         async with self.db.read() as s:
             return list(await s.scalars(query))
 
+    async def get_service_user(self, service_user_id: str, org_id: str | None = None) -> ServiceUser:
+        """A live service user; with ``org_id``, only one of that org (404 otherwise, as for any other org's id)."""
+        query = select(ServiceUser).where(ServiceUser.id == service_user_id, ServiceUser.deleted_at.is_(None))
+        if org_id is not None:
+            query = query.where(ServiceUser.org_id == org_id)
+        async with self.db.read() as s:
+            user = await s.scalar(query)
+        if user is None:
+            raise NotFoundError(f"service user {service_user_id[:80]} not found")
+        return user
+
+    async def set_role(self, service_user_id: str, role: Role, org_id: str | None) -> ServiceUser:
+        """Give a service user another role (and with it, the org it belongs to: none for enterprise_admin)."""
+        if (role == Role.ENTERPRISE_ADMIN) != (org_id is None):
+            raise BadRequestError("enterprise_admin belongs to no organization; the other roles need one")
+        if org_id is not None:
+            await self.get_org(org_id)
+        async with self.db.write() as s:
+            user = await s.scalar(
+                select(ServiceUser).where(ServiceUser.id == service_user_id, ServiceUser.deleted_at.is_(None))
+            )
+            if user is None:
+                raise NotFoundError(f"service user {service_user_id[:80]} not found")
+            user.role, user.org_id = role.value, org_id
+        self._recent = {d: c for d, c in self._recent.items() if c[1].service_user_id != service_user_id}
+        return user
+
+    async def get_key(self, api_key_id: str, service_user_id: str) -> ApiKey:
+        async with self.db.read() as s:
+            key = await s.scalar(
+                select(ApiKey).where(ApiKey.id == api_key_id, ApiKey.service_user_id == service_user_id)
+            )
+        if key is None:
+            raise NotFoundError(f"API key {api_key_id[:80]} not found")
+        return key
+
     async def issue_key(
         self, service_user_id: str, name: str = "default", *, ttl_seconds: float | None = None
     ) -> IssuedKey:

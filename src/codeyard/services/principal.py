@@ -27,6 +27,9 @@ class Permission(StrEnum):
     MANAGE_SERVICE_USERS = "ManageOrgServiceUsers"
     IMPERSONATE_USERS = "ImpersonateOrgSessions"
     """Act for another user (``create_as_user_id``, ``message_as_user_id``): org_admin and above."""
+    MANAGE_BILLING = "ManageBilling"
+    VIEW_MEMBERSHIP = "ViewOrgMembership"
+    VIEW_METRICS = "ViewOrgMetrics"
 
 
 _MEMBER = frozenset(
@@ -46,6 +49,9 @@ _ORG_ADMIN = _MEMBER | {
     Permission.MANAGE_SECRETS,
     Permission.MANAGE_SERVICE_USERS,
     Permission.IMPERSONATE_USERS,
+    Permission.MANAGE_BILLING,
+    Permission.VIEW_MEMBERSHIP,
+    Permission.VIEW_METRICS,
 }
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ENTERPRISE_ADMIN: frozenset(Permission),

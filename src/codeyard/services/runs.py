@@ -19,6 +19,7 @@ from codeyard.domain.queue import fair_order
 from codeyard.errors import ConflictError, NotFoundError
 from codeyard.services.attachments import Attachments
 from codeyard.services.clock import Clock, system_clock
+from codeyard.services.consumption import record_usage
 from codeyard.services.crypto import Vault
 from codeyard.services.events import Category, add_event
 from codeyard.services.sessions import apply_state, state_of
@@ -408,6 +409,7 @@ class Runs:
                 return 0.0
             row.working_seconds += max(0.0, seconds)
             row.acus_consumed = row.working_seconds / ACU_SECONDS
+            await record_usage(s, row, max(0.0, seconds) / ACU_SECONDS, self.clock())
             return row.acus_consumed
 
     async def set_structured_output(self, session_id: str, runner_id: str, value: Any) -> None:

@@ -23,6 +23,7 @@ from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher
 from codeyard.services.events import Category, add_event
+from codeyard.services.org_tags import apply_allowed_tags
 from codeyard.services.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from codeyard.services.principal import Principal
 from codeyard.storage.db import Database
@@ -33,6 +34,7 @@ from codeyard.storage.tables import (
     MessageRow,
     Playbook,
     Secret,
+    ServiceUser,
     SessionLabel,
 )
 
@@ -135,6 +137,7 @@ class Sessions:
         session_id = new_session_id()
         async with self.db.write() as s:
             playbook_id = await self._check_refs(s, org_id, spec)
+            tags = await apply_allowed_tags(s, org_id, _dedupe(spec.tags))
             urls = [*spec.attachment_urls, *attachment_line_urls(spec.prompt)]
             files = await self.attachments.resolve_urls(s, org_id, urls, "attachment_urls")
             row = AgentSessionRow(
@@ -145,7 +148,7 @@ class Sessions:
                 is_archived=False,
                 title=(spec.title or "").strip()[:500] or make_title(spec.prompt),
                 prompt=spec.prompt,
-                tags=_dedupe(spec.tags),
+                tags=tags,
                 playbook_id=playbook_id,
                 knowledge_ids=spec.knowledge_ids,
                 secret_ids=spec.secret_ids,
@@ -247,10 +250,12 @@ class Sessions:
         return await self.db.read_batch(lambda s: _find(s, None, session_id))
 
     async def list_sessions(
-        self, org_id: str, filters: SessionFilters, *, after: str | None, first: int
+        self, org_id: str | None, filters: SessionFilters, *, after: str | None, first: int
     ) -> Page[AgentSessionRow]:
+        """Newest first; ``org_id`` None lists every organization's (the enterprise mirror)."""
         cursor = decode_cursor(after)
-        query = self._filtered(select(AgentSessionRow).where(AgentSessionRow.org_id == org_id), filters)
+        base = select(AgentSessionRow)
+        query = self._filtered(base if org_id is None else base.where(AgentSessionRow.org_id == org_id), filters)
 
         def read(s: Session) -> tuple[int | None, list[AgentSessionRow]]:
             total = s.scalar(select(func.count()).select_from(query.subquery()))
@@ -469,6 +474,35 @@ class Sessions:
         await self.dispatcher.session_changed(row.id)
         return row
 
+    async def check_user(self, org_id: str, user_id: str) -> None:
+        """``create_as_user_id`` must name a user of the org: codeyard's users are its service users (404 else)."""
+        async with self.db.read() as s:
+            found = await s.scalar(
+                select(ServiceUser.pk).where(
+                    ServiceUser.id == user_id,
+                    ServiceUser.deleted_at.is_(None),
+                    (ServiceUser.org_id == org_id) | ServiceUser.org_id.is_(None),
+                )
+            )
+        if found is None:
+            raise NotFoundError(f"user {user_id[:80]} not found in this organization")
+
+    async def find_same_prompt(self, org_id: str, service_user_id: str, prompt: str) -> AgentSessionRow | None:
+        """The newest session of this caller with exactly this prompt that can still go on (v1 ``idempotent``)."""
+        async with self.db.read() as s:
+            return await s.scalar(
+                select(AgentSessionRow)
+                .where(
+                    AgentSessionRow.org_id == org_id,
+                    AgentSessionRow.service_user_id == service_user_id,
+                    AgentSessionRow.prompt == prompt,
+                    AgentSessionRow.is_archived.is_(False),
+                    AgentSessionRow.status_detail.is_distinct_from(StatusDetail.USER_REQUEST.value),
+                )
+                .order_by(AgentSessionRow.pk.desc())
+                .limit(1)
+            )
+
     def _set_labels(self, s: AsyncSession, row: AgentSessionRow) -> None:
         for tag in row.tags:
             s.add(SessionLabel(session_id=row.id, kind="tag", value=tag))
@@ -503,6 +537,11 @@ def _find(s: Session, org_id: str | None, session_id: str) -> AgentSessionRow:
     if row is None:
         raise NotFoundError(f"session {session_id[:80]} not found")
     return row
+
+
+def find_session(s: Session, org_id: str | None, session_id: str) -> AgentSessionRow:
+    """A session by either id spelling within ``org_id`` (any org when None), in a synchronous read; 404 else."""
+    return _find(s, org_id, session_id)
 
 
 def _dedupe(values: Sequence[str]) -> list[str]:

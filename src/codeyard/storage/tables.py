@@ -366,3 +366,46 @@ class PullRequestRow(Base):
     checked_at: Mapped[float] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class AcuUsage(Base):
+    """ACUs a session used on one day (days cut at 08:00 UTC), for consumption reports."""
+
+    __tablename__ = "acu_usage"
+    __table_args__ = (
+        UniqueConstraint("session_id", "day", name="uq_acu_usage_session_day"),
+        Index("ix_acu_usage_org_day", "org_id", "day"),
+    )
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    session_id: Mapped[str] = mapped_column(String(64))
+    service_user_id: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(64))
+    day: Mapped[int] = mapped_column(Integer)
+    acus: Mapped[float] = mapped_column(Float)
+
+
+class SessionInsightRow(Base):
+    """A session's generated analysis (``POST …/insights/generate``)."""
+
+    __tablename__ = "session_insights"
+    __table_args__ = (UniqueConstraint("session_id", name="uq_session_insights_session"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64))
+    org_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    """``generating``, ``done`` or ``failed``."""
+    analysis: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class OrgTag(Base):
+    """A tag an enterprise admin allows in an organization; at most one is its default."""
+
+    __tablename__ = "org_tags"
+    __table_args__ = (UniqueConstraint("org_id", "tag", name="uq_org_tags_org_tag"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(64))
+    tag: Mapped[str] = mapped_column(String(256))
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)

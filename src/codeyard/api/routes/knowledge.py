@@ -29,7 +29,7 @@ def note_response(note: Note) -> KnowledgeNoteResponse:
         body=note.body,
         trigger=note.trigger,
         folder_id=note.folder_id,
-        folder_path=note.folder_path,
+        folder_path=note.folder_path or "",
         is_enabled=note.is_enabled,
         pinned_repo=note.pinned_repo,
         access_type=note.access_type,

@@ -66,7 +66,10 @@ def render(view: ScheduleView) -> ScheduleResponse:
 
 @router.post("/schedules", response_model=ScheduleResponse, dependencies=MANAGE)
 async def create_schedule(body: ScheduleCreate, caller: Caller, org: OrgId, services: ServicesDep) -> ScheduleResponse:
-    return render(await services.schedules.create(caller, org, body.to_input()))
+    spec = body.to_input()
+    if spec.options.get("create_as_user_id"):
+        await services.sessions.check_user(org, spec.options["create_as_user_id"])
+    return render(await services.schedules.create(caller, org, spec))
 
 
 @router.get("/schedules", response_model=Paginated[ScheduleResponse], dependencies=READ)
@@ -94,7 +97,10 @@ async def get_schedule(schedule_id: str, org: OrgId, services: ServicesDep) -> S
 async def update_schedule(
     schedule_id: str, body: ScheduleUpdate, caller: Caller, org: OrgId, services: ServicesDep
 ) -> ScheduleResponse:
-    return render(await services.schedules.update(caller, org, schedule_id, body.to_input()))
+    spec = body.to_input()
+    if spec.options.get("create_as_user_id"):
+        await services.sessions.check_user(org, spec.options["create_as_user_id"])
+    return render(await services.schedules.update(caller, org, schedule_id, spec))
 
 
 @router.delete("/schedules/{schedule_id}", response_model=ScheduleResponse, dependencies=MANAGE)

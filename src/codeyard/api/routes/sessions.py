@@ -2,8 +2,8 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
-from pydantic import Field
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import Field, TypeAdapter
 
 from codeyard.api import render
 from codeyard.api.deps import Caller, OrgId, ServicesDep, StateDep, require
@@ -25,13 +25,16 @@ router = APIRouter(tags=["sessions"])
 VIEW = [require(Permission.VIEW_SESSIONS)]
 MANAGE = [require(Permission.MANAGE_SESSIONS)]
 _SECRET_FIELDS = {"session_secrets"}
+_ATTACHMENT_ITEMS = TypeAdapter(list[AttachmentItem])
 Epoch = Annotated[int, Field(ge=0, le=2**53)]
 """Epoch seconds in a query; bounded so that a huge number is a 422, not an overflow in the database."""
 
 
 def multi(request: Request, name: str, declared: list[str] | None) -> list[str]:
-    """Array query parameters as repeated keys, in either spelling (``tags=a&tags=b`` or ``tags[]=a``)."""
-    return [*(declared or []), *request.query_params.getlist(f"{name}[]")]
+    """Array query parameters as repeated keys in either spelling (``tags=a&tags=b`` or ``tags[]=a``) or as one
+    comma-joined value (``tags=a,b``, what the generated SDK sends): contract §3."""
+    values = [*(declared or []), *request.query_params.getlist(f"{name}[]")]
+    return [part for value in values for part in value.split(",") if part]
 
 
 @router.post("/sessions", response_model=SessionResponse, dependencies=MANAGE)
@@ -53,18 +56,15 @@ async def create_session(body: SessionCreate, caller: Caller, org: OrgId, state:
         request=body.model_dump(exclude=_SECRET_FIELDS, exclude_unset=True),
         user_id=body.create_as_user_id,
     )
+    if body.create_as_user_id is not None:
+        await state.services.sessions.check_user(org, body.create_as_user_id)
     row = await state.services.sessions.create(caller, org, spec)
     positions = await state.services.sessions.queue_positions([row.id])
     return render.session(row, state.settings.resolved_public_url, positions.get(row.id))
 
 
-@router.get("/sessions", response_model=Paginated[SessionResponse], dependencies=VIEW)
-async def list_sessions(
+async def session_filters(
     request: Request,
-    org: OrgId,
-    state: StateDep,
-    after: str | None = None,
-    first: First = 100,
     tags: Annotated[list[str] | None, Query()] = None,
     session_ids: Annotated[list[str] | None, Query()] = None,
     origins: Annotated[list[str] | None, Query()] = None,
@@ -79,8 +79,9 @@ async def list_sessions(
     created_before: Epoch | None = None,
     updated_after: Epoch | None = None,
     updated_before: Epoch | None = None,
-) -> Paginated[SessionResponse]:
-    filters = SessionFilters(
+) -> SessionFilters:
+    """The session list filters (devin-api-reference §5.4), shared by the sessions and insights lists."""
+    return SessionFilters(
         tags=multi(request, "tags", tags),
         session_ids=multi(request, "session_ids", session_ids),
         origins=multi(request, "origins", origins),
@@ -96,6 +97,15 @@ async def list_sessions(
         updated_after=updated_after,
         updated_before=updated_before,
     )
+
+
+Filters = Annotated[SessionFilters, Depends(session_filters)]
+
+
+@router.get("/sessions", response_model=Paginated[SessionResponse], dependencies=VIEW)
+async def list_sessions(
+    org: OrgId, state: StateDep, filters: Filters, after: str | None = None, first: First = 100
+) -> Paginated[SessionResponse]:
     page = await state.services.sessions.list_sessions(org, filters, after=after, first=first)
     positions = await state.services.sessions.queue_positions([r.id for r in page.items if r.claimed_by is None])
     public = state.settings.resolved_public_url
@@ -181,13 +191,23 @@ async def list_events(
     )
 
 
-@router.get("/sessions/{devin_id}/attachments", response_model=Paginated[AttachmentItem], dependencies=VIEW)
-async def list_session_attachments(devin_id: str, org: OrgId, services: ServicesDep) -> Paginated[AttachmentItem]:
+@router.get(
+    "/sessions/{devin_id}/attachments",
+    response_model=Paginated[AttachmentItem],
+    dependencies=VIEW,
+    description="The envelope `{items, …}`; a request with the generated SDK's `X-Stainless-Lang` header gets the "
+    "bare array of the same items, which is the shape that SDK validates (docs/compatibility.md).",
+)
+async def list_session_attachments(
+    request: Request, devin_id: str, org: OrgId, services: ServicesDep
+) -> Paginated[AttachmentItem] | Response:
     row = await services.sessions.get(org, devin_id)
     items = [
         render.attachment_item(att, source, services.attachments)
         for att, source in await services.attachments.for_session(row.id)
     ]
+    if "x-stainless-lang" in request.headers:
+        return Response(_ATTACHMENT_ITEMS.dump_json(items), media_type="application/json")
     return Paginated(items=items, end_cursor=None, has_next_page=False, total=len(items))
 
 

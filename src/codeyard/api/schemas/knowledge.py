@@ -38,7 +38,8 @@ class KnowledgeNoteResponse(BaseModel):
     body: str
     trigger: str
     folder_id: str | None = None
-    folder_path: str | None = None
+    folder_path: str = ""
+    """The folder's names from the root joined by ``/``; ``""`` for a note at the root."""
     is_enabled: bool
     pinned_repo: str | None = None
     access_type: str
