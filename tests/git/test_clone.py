@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from codeyard.runner import workspace
+from codeyard.runner import clone, workspace
 from codeyard.runner.remotes import CloneAuth, auth_env, remote_for, without_credentials
 from codeyard.runner.session_git import git_identity, install_co_author_hook, parse_identity
 from codeyard.services.git_connections import Credentials
@@ -20,12 +20,16 @@ def creds(host: str, token: str = TOKEN, kind: str = "gitlab") -> Credentials:
     return Credentials("gitconn-1", host, kind, None, None, token)
 
 
+LOOPBACK = clone.ClonePolicy(allow_private=True)
+"""The test git server is on loopback, which the clone egress policy refuses unless allowed."""
+
+
 async def test_clone_with_a_connection_leaves_no_credentials(tmp_path: Path) -> None:
     with GitHttpServer(tmp_path / "srv", TOKEN) as server:
         server.create_repo("group/app", {"x.txt": "x\n"})
         auth = CloneAuth({server.host: creds(server.host)})
         ws = await workspace.prepare(
-            tmp_path / "ws", ["group/app"], [], git_base_url=server.url, allow_local=False, auth=auth
+            tmp_path / "ws", ["group/app"], [], git_base_url=server.url, allow_local=False, auth=auth, policy=LOOPBACK
         )
         config = (ws.repos["group/app"] / ".git" / "config").read_text()
         assert TOKEN not in config and "extraHeader" not in config
@@ -37,7 +41,9 @@ async def test_a_password_in_the_url_is_removed_after_the_clone(tmp_path: Path) 
     with GitHttpServer(tmp_path / "srv", TOKEN) as server:
         server.create_repo("group/app", {"x.txt": "x\n"})
         url = f"http://user:{TOKEN}@{server.host}/group/app.git"
-        ws = await workspace.prepare(tmp_path / "ws", [url], [], git_base_url=server.url, allow_local=False)
+        ws = await workspace.prepare(
+            tmp_path / "ws", [url], [], git_base_url=server.url, allow_local=False, policy=LOOPBACK
+        )
         config = (ws.repos[url] / ".git" / "config").read_text()
         assert TOKEN not in config and f"url = {server.url}/group/app.git" in config
 
@@ -48,12 +54,20 @@ async def test_a_refused_token_is_plain_and_tokenless(tmp_path: Path) -> None:
         auth = CloneAuth({server.host: creds(server.host, "wrong-token-123")})
         with pytest.raises(workspace.WorkspaceError) as caught:
             await workspace.prepare(
-                tmp_path / "ws", ["group/app"], [], git_base_url=server.url, allow_local=False, auth=auth
+                tmp_path / "ws",
+                ["group/app"],
+                [],
+                git_base_url=server.url,
+                allow_local=False,
+                auth=auth,
+                policy=LOOPBACK,
             )
         assert str(caught.value) == f"the git connection for {server.host} was refused: check its token"
         # without a connection the message stays git's own
         with pytest.raises(workspace.WorkspaceError) as plain:
-            await workspace.prepare(tmp_path / "ws2", ["group/app"], [], git_base_url=server.url, allow_local=False)
+            await workspace.prepare(
+                tmp_path / "ws2", ["group/app"], [], git_base_url=server.url, allow_local=False, policy=LOOPBACK
+            )
         assert "was refused" not in str(plain.value) and "wrong-token" not in str(plain.value)
 
 

@@ -74,7 +74,9 @@ def client(server: LiveServer) -> Iterator[Client]:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+    # A workspace belongs to the sandbox's uid when the tests run as root: name it safe for this read.
+    command = ["git", "-c", f"safe.directory={cwd}", *args]
+    return subprocess.run(command, cwd=cwd, check=True, capture_output=True, text=True).stdout
 
 
 def tool_results(model: FakeModelServer, match: str) -> list[str]:
