@@ -68,6 +68,17 @@ class Settings(BaseSettings):
     scheduler_interval: float = 5.0
     runner_enabled: bool = True
     log_format: Literal["console", "json"] = "console"
+    webhooks_enabled: bool = True
+    """Whether this process runs a webhook deliverer (any number of processes may)."""
+    webhook_allow_private: bool = False
+    """Whether webhooks may target loopback, private and link-local addresses (off: a webhook could probe the
+    server's own network)."""
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds one webhook delivery attempt may take (connect, send, answer)."""
+    webhook_retry_window: float = Field(default=86400.0, ge=0)
+    """Seconds during which a failing webhook delivery is retried with exponential backoff (default 24 h)."""
+    webhook_poll_interval: float = Field(default=0.1, gt=0, le=60)
+    """Seconds between the webhook deliverer's looks at the outbox for messages written by other processes."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -19,6 +19,7 @@ from codeyard.scheduler.ticker import build_ticker
 from codeyard.services.container import Services
 from codeyard.services.identity import Bootstrap
 from codeyard.storage.db import Database, migrate
+from codeyard.webhooks.deliverer import build_deliverer
 
 log = structlog.get_logger("codeyard.serve")
 
@@ -73,6 +74,8 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
         parts.append(build_runner(settings, services))
     if settings.scheduler_enabled:
         parts.append(build_ticker(settings, services))
+    if settings.webhooks_enabled:
+        parts.append(build_deliverer(settings, services.webhooks))
     return parts
 
 

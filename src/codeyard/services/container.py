@@ -13,6 +13,7 @@ from codeyard.services.schedule_runs import ScheduleRuns
 from codeyard.services.schedules import Schedules
 from codeyard.services.secrets import Secrets
 from codeyard.services.sessions import Sessions
+from codeyard.services.webhooks import Webhooks
 from codeyard.storage.db import Database
 
 
@@ -42,6 +43,13 @@ class Services:
         self.schedules = Schedules(db, self.sessions, clock)
         self.schedule_runs = ScheduleRuns(db, self.sessions, clock)
         self.runs = Runs(db, self.vault, self.attachments, clock)
+        self.webhooks = Webhooks(
+            db,
+            self.vault,
+            clock,
+            allow_private=settings.webhook_allow_private,
+            retry_window=settings.webhook_retry_window,
+        )
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Wire the process's runner in after it was built from these services."""

@@ -25,6 +25,7 @@ class Permission(StrEnum):
     MANAGE_SCHEDULES = "ManageOrgSchedules"
     MANAGE_SECRETS = "ManageOrgSecrets"
     MANAGE_SERVICE_USERS = "ManageOrgServiceUsers"
+    MANAGE_WEBHOOKS = "ManageOrgWebhooks"
 
 
 _MEMBER = frozenset(
@@ -43,6 +44,7 @@ _ORG_ADMIN = _MEMBER | {
     Permission.MANAGE_SCHEDULES,
     Permission.MANAGE_SECRETS,
     Permission.MANAGE_SERVICE_USERS,
+    Permission.MANAGE_WEBHOOKS,
 }
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ENTERPRISE_ADMIN: frozenset(Permission),

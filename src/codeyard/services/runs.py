@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from codeyard.domain.ids import new_id
 from codeyard.domain.lifecycle import SessionState, SessionStatus, StatusDetail, TransitionError
 from codeyard.errors import ConflictError, NotFoundError
+from codeyard.services import outbox
 from codeyard.services.attachments import Attachments
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
@@ -305,9 +306,10 @@ class Runs:
                 )
             event_rows = [_event_row(session_id, ev.event_type, ev.category, ev.summary, ev.data, now) for ev in events]
             if devin_message is not None:
+                message_id = new_id("event")
                 conn.execute(
                     insert(MessageRow).values(
-                        id=new_id("event"),
+                        id=message_id,
                         session_id=session_id,
                         source="devin",
                         message=devin_message,
@@ -318,6 +320,8 @@ class Runs:
                 event_rows.append(
                     _event_row(session_id, "devin_message", Category.MESSAGE, _summary(devin_message), None, now)
                 )
+                data = outbox.message_data(session_id, None, message_id, "devin", devin_message, now)
+                outbox.enqueue_core(conn, session_id, outbox.SESSION_MESSAGE, data, now=now)
             if event_rows:
                 conn.execute(insert(EventRow), event_rows)
             return held
@@ -428,9 +432,10 @@ class Runs:
                 new = SessionState(S.RUNNING, D.WORKING, state.is_archived)
             apply_state(s, row, new, now)
             if message is not None:
+                message_id = new_id("event")
                 s.add(
                     MessageRow(
-                        id=new_id("event"),
+                        id=message_id,
                         session_id=session_id,
                         source="devin",
                         message=message,
@@ -439,6 +444,8 @@ class Runs:
                     )
                 )
                 add_event(s, session_id, "devin_message", Category.MESSAGE, _summary(message), now=now)
+                data = outbox.message_data(session_id, row.org_id, message_id, "devin", message, now)
+                outbox.enqueue(s, row.org_id, outbox.SESSION_MESSAGE, data, now=now)
             if error is not None:
                 row.error_message = error
             if new.detail == D.WAITING_FOR_USER:

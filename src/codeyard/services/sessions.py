@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from codeyard.domain.ids import new_id, new_session_id, normalize_session_id
 from codeyard.domain.lifecycle import RUNNABLE, SessionState, SessionStatus, StatusDetail, TransitionError
 from codeyard.errors import FieldError, InvalidTransitionError, NotFoundError
+from codeyard.services import outbox
 from codeyard.services.attachments import ATTACHMENT_LINE, Attachments
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
@@ -116,6 +117,8 @@ def apply_state(s: AsyncSession, row: AgentSessionRow, new: SessionState, now: f
             now=now,
             data={"status": new.status.value, "status_detail": new.detail and new.detail.value},
         )
+        data = outbox.session_data(row) | {"previous_status": old.status.value, "previous_status_detail": old.detail}
+        outbox.enqueue(s, row.org_id, outbox.SESSION_STATUS_CHANGED, data, now=now)
 
 
 class Sessions:
@@ -165,9 +168,10 @@ class Sessions:
             s.add(row)
             await s.flush()
             self._set_labels(s, row)
+            prompt_id = new_id("event")
             s.add(
                 MessageRow(
-                    id=new_id("event"),
+                    id=prompt_id,
                     session_id=session_id,
                     source="user",
                     message=spec.prompt,
@@ -175,6 +179,9 @@ class Sessions:
                     created_at=now,
                 )
             )
+            outbox.enqueue(s, org_id, outbox.SESSION_CREATED, outbox.session_data(row), now=now)
+            data = outbox.message_data(session_id, org_id, prompt_id, "user", spec.prompt, now)
+            outbox.enqueue(s, org_id, outbox.SESSION_MESSAGE, data, now=now)
             add_event(
                 s,
                 session_id,
@@ -369,9 +376,10 @@ class Sessions:
             urls = [*attachment_urls, *(m["url"] for m in ATTACHMENT_LINE.finditer(message))]
             files = await self.attachments.resolve_urls(s, org_id, urls, "attachment_urls")
             await self.attachments.link(s, row.id, files, "user")
+            message_id = new_id("event")
             s.add(
                 MessageRow(
-                    id=new_id("event"),
+                    id=message_id,
                     session_id=row.id,
                     source="user",
                     message=message,
@@ -379,6 +387,8 @@ class Sessions:
                     created_at=now,
                 )
             )
+            data = outbox.message_data(row.id, org_id, message_id, "user", message, now)
+            outbox.enqueue(s, org_id, outbox.SESSION_MESSAGE, data, now=now)
             add_event(s, row.id, "user_message", Category.MESSAGE, _summary(message), now=now, incoming=True)
             if new_state.status == SessionStatus.RESUMING:
                 row.claimed_by = None
