@@ -7,11 +7,13 @@ when it happened (ISO 8601, UTC), ``data`` the session, message or schedule run,
 """
 
 import datetime
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from codeyard.domain.ids import new_id
 from codeyard.storage.tables import AgentSessionRow, WebhookMessage
@@ -38,9 +40,34 @@ def _row(org_id: Any, event_type: str, data: dict[str, Any], now: float) -> dict
     }
 
 
+_FLAG = "codeyard.outbox_written"
+_listeners: list[Callable[[], None]] = []
+
+
+def on_commit(callback: Callable[[], None]) -> Callable[[], None]:
+    """Call ``callback`` (from any thread) after each commit in this process that added outbox messages through
+    ``enqueue``; returns the function that unregisters it. A deliverer in the same process uses it to send at once
+    instead of at its next poll."""
+    _listeners.append(callback)
+    return lambda: _listeners.remove(callback)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    if session.info.pop(_FLAG, False):
+        for callback in list(_listeners):
+            callback()
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_FLAG, None)
+
+
 def enqueue(s: AsyncSession, org_id: str, event_type: str, data: dict[str, Any], *, now: float) -> None:
     """Add a message to the outbox inside the caller's transaction."""
     s.add(WebhookMessage(**_row(org_id, event_type, data, now)))
+    s.info[_FLAG] = True
 
 
 def enqueue_core(conn: Connection, session_id: str, event_type: str, data: dict[str, Any], *, now: float) -> None:

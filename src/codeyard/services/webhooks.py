@@ -212,82 +212,75 @@ class Webhooks:
             )
         return new is not None, due is not None
 
-    async def fan_out(self, limit: int = 200) -> int:
-        """Turn new outbox messages into one pending delivery per matching webhook; returns the messages done."""
+    async def take(self, limit: int, lease: float, *, fan_out: int = 0) -> list[Job]:
+        """In one write transaction: fan up to ``fan_out`` new outbox messages out to their webhooks, then claim up
+        to ``limit`` due deliveries for ``lease`` seconds, counting the attempt."""
         now = self.clock()
         async with self.db.write() as s:
-            query = (
-                select(WebhookMessage)
-                .where(WebhookMessage.dispatched_at.is_(None))
-                .order_by(WebhookMessage.pk)
-                .limit(limit)
-            )
-            if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            messages = list(await s.scalars(query))
-            if not messages:
-                return 0
-            orgs = {m.org_id for m in messages}
-            hooks = list(await s.scalars(select(Webhook).where(Webhook.org_id.in_(orgs)).order_by(Webhook.pk)))
-            for message in messages:
-                message.dispatched_at = now
-                for hook in hooks:
-                    if hook.org_id != message.org_id or hook.created_at > message.created_at:
-                        continue
-                    if hook.event_types is not None and message.event_type not in hook.event_types:
-                        continue
-                    s.add(
-                        WebhookDelivery(
-                            id=new_id("delivery"),
-                            webhook_id=hook.id,
-                            message_id=message.id,
-                            event_type=message.event_type,
-                            status="pending",
-                            attempts=0,
-                            next_attempt_at=now,
-                            created_at=now,
-                        )
-                    )
-            return len(messages)
+            if fan_out:
+                await self._fan_out(s, fan_out, now)
+                await s.flush()
+            return await self._claim(s, limit, lease, now) if limit > 0 else []
 
-    async def claim(self, limit: int, lease: float) -> list[Job]:
-        """Take up to ``limit`` due deliveries for ``lease`` seconds, counting the attempt."""
-        if limit <= 0:
-            return []
-        now = self.clock()
-        d = WebhookDelivery
-        async with self.db.write() as s:
-            query = (
-                select(d, Webhook, WebhookMessage)
-                .join(Webhook, Webhook.id == d.webhook_id)
-                .join(WebhookMessage, WebhookMessage.id == d.message_id)
-                .where(
-                    d.status == "pending",
-                    d.next_attempt_at <= now,
-                    (d.lease_until.is_(None)) | (d.lease_until < now),
-                )
-                .order_by(d.next_attempt_at, d.pk)
-                .limit(limit)
-            )
-            if not self.db.is_sqlite:
-                query = query.with_for_update(of=d, skip_locked=True)
-            jobs = []
-            for delivery, hook, message in await s.execute(query):
-                delivery.attempts += 1
-                delivery.lease_until = now + lease
-                jobs.append(
-                    Job(
-                        delivery_id=delivery.id,
+    async def _fan_out(self, s: AsyncSession, limit: int, now: float) -> None:
+        """One pending delivery per matching webhook for each new message (a webhook made later gets none)."""
+        query = select(WebhookMessage).where(WebhookMessage.dispatched_at.is_(None)).order_by(WebhookMessage.pk)
+        if not self.db.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        messages = list(await s.scalars(query.limit(limit)))
+        if not messages:
+            return
+        orgs = {m.org_id for m in messages}
+        hooks = list(await s.scalars(select(Webhook).where(Webhook.org_id.in_(orgs)).order_by(Webhook.pk)))
+        for message in messages:
+            message.dispatched_at = now
+            for hook in hooks:
+                if hook.org_id != message.org_id or hook.created_at > message.created_at:
+                    continue
+                if hook.event_types is not None and message.event_type not in hook.event_types:
+                    continue
+                s.add(
+                    WebhookDelivery(
+                        id=new_id("delivery"),
                         webhook_id=hook.id,
                         message_id=message.id,
-                        url=hook.url,
-                        secret=self.vault.decrypt(hook.secret).decode(),
-                        body=dict(message.payload),
-                        attempts=delivery.attempts,
-                        first_at=message.created_at,
+                        event_type=message.event_type,
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
                     )
                 )
-            return jobs
+
+    async def _claim(self, s: AsyncSession, limit: int, lease: float, now: float) -> list[Job]:
+        d = WebhookDelivery
+        query = (
+            select(d, Webhook, WebhookMessage)
+            .join(Webhook, Webhook.id == d.webhook_id)
+            .join(WebhookMessage, WebhookMessage.id == d.message_id)
+            .where(d.status == "pending", d.next_attempt_at <= now, d.lease_until.is_(None) | (d.lease_until < now))
+            .order_by(d.next_attempt_at, d.pk)
+            .limit(limit)
+        )
+        if not self.db.is_sqlite:
+            query = query.with_for_update(of=d, skip_locked=True)
+        jobs = []
+        for delivery, hook, message in await s.execute(query):
+            delivery.attempts += 1
+            delivery.lease_until = now + lease
+            jobs.append(
+                Job(
+                    delivery_id=delivery.id,
+                    webhook_id=hook.id,
+                    message_id=message.id,
+                    url=hook.url,
+                    secret=self.vault.decrypt(hook.secret).decode(),
+                    body=dict(message.payload),
+                    attempts=delivery.attempts,
+                    first_at=message.created_at,
+                )
+            )
+        return jobs
 
     async def record(self, job: Job, outcome: Outcome) -> str:
         """Store an attempt's answer; returns the delivery's new status."""

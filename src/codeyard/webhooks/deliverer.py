@@ -7,16 +7,18 @@ and a claimed delivery whose deliverer died is taken over when its lease ends.
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import structlog
 
 from codeyard.config import Settings
+from codeyard.services import outbox
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.webhooks import Job, Webhooks
 from codeyard.webhooks.sender import Sender
 
 log = structlog.get_logger("codeyard.webhooks")
-FAN_OUT_BATCH = 200
+FAN_OUT_BATCH = 500
 
 
 class Deliverer:
@@ -39,14 +41,24 @@ class Deliverer:
         self.in_flight: dict[str, tuple[Job, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def written() -> None:  # may run on a worker thread
+            loop.call_soon_threadsafe(self._wake.set)
+
+        self._unsubscribe = outbox.on_commit(written)
         self._loop = asyncio.create_task(self._run(), name="webhook-deliverer")
 
     async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         if self._loop is not None:
             self._loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -74,13 +86,10 @@ class Deliverer:
     async def round(self) -> None:
         """Fan out what is new, then start the due deliveries this process has room for."""
         new, due = await self.webhooks.work()
-        while new:
-            new = await self.webhooks.fan_out(FAN_OUT_BATCH) >= FAN_OUT_BATCH
-            due = True
-        room = self.concurrency - len(self.in_flight)
-        if not due or room <= 0:
+        if not (new or due):
             return
-        for job in await self.webhooks.claim(room, self.lease):
+        room = self.concurrency - len(self.in_flight)
+        for job in await self.webhooks.take(room, self.lease, fan_out=FAN_OUT_BATCH if new else 0):
             task = asyncio.create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
             self.in_flight[job.delivery_id] = (job, task)
 
