@@ -6,7 +6,10 @@ import asyncio
 import time
 from typing import Any
 
+from sqlalchemy import func, select
+
 from codeyard.services.webhooks import Webhooks, WebhookSpec
+from codeyard.storage.tables import WebhookMessage
 from codeyard.webhooks.deliverer import Deliverer
 from codeyard.webhooks.sender import Sender
 from tests.conftest import ApiEnv
@@ -231,3 +234,35 @@ async def test_webhook_services_reject_unknown_ids(hooks_api: ApiEnv) -> None:
         api.org_path(f"/webhooks/{made.webhook.id}/deliveries?after=bogus"), headers=api.auth()
     )
     assert response.status_code == 400
+
+
+async def outbox_size(api: ApiEnv) -> int:
+    async with api.db.read() as s:
+        return int(await s.scalar(select(func.count()).select_from(WebhookMessage)) or 0)
+
+
+async def test_the_outbox_does_not_grow_without_webhooks_and_old_deliveries_are_forgotten(
+    hooks_api: ApiEnv, receiver: WebhookReceiver
+) -> None:
+    api = hooks_api
+    await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "Nobody listens"})
+    assert await outbox_size(api) == 2  # written with the session, whether or not anyone listens
+    clock = Clock()
+    deliverer = deliverer_for(api, clock)
+    try:
+        await settle(deliverer)
+        assert await outbox_size(api) == 0  # no webhook wanted them
+
+        made = await hook(api, receiver)
+        await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "Somebody listens"})
+        await settle(deliverer)
+        assert len(await deliveries(api, made["webhook_id"])) == 2
+        clock.now += 6 * 86400
+        await settle(deliverer)
+        assert len(await deliveries(api, made["webhook_id"])) == 2  # kept for a week
+        clock.now += 2 * 86400
+        await settle(deliverer)
+    finally:
+        await deliverer.stop()
+    assert await deliveries(api, made["webhook_id"]) == []
+    assert await outbox_size(api) == 0

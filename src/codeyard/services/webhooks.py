@@ -234,11 +234,16 @@ class Webhooks:
         hooks = list(await s.scalars(select(Webhook).where(Webhook.org_id.in_(orgs)).order_by(Webhook.pk)))
         for message in messages:
             message.dispatched_at = now
-            for hook in hooks:
-                if hook.org_id != message.org_id or hook.created_at > message.created_at:
-                    continue
-                if hook.event_types is not None and message.event_type not in hook.event_types:
-                    continue
+            targets = [
+                hook
+                for hook in hooks
+                if hook.org_id == message.org_id
+                and hook.created_at <= message.created_at
+                and (hook.event_types is None or message.event_type in hook.event_types)
+            ]
+            if not targets:
+                await s.delete(message)  # nobody wants it: the outbox does not grow for orgs without webhooks
+            for hook in targets:
                 s.add(
                     WebhookDelivery(
                         id=new_id("delivery"),
@@ -281,6 +286,22 @@ class Webhooks:
                 )
             )
         return jobs
+
+    async def prune(self, older_than: float) -> int:
+        """Forget finished deliveries, and messages with no delivery left, written more than ``older_than`` seconds
+        ago; returns the deliveries removed."""
+        cutoff = self.clock() - older_than
+        d = WebhookDelivery
+        async with self.db.write() as s:
+            result = await s.execute(delete(d).where(d.status.in_(["succeeded", "failed"]), d.created_at < cutoff))
+            await s.execute(
+                delete(WebhookMessage).where(
+                    WebhookMessage.dispatched_at.is_not(None),
+                    WebhookMessage.created_at < cutoff,
+                    ~select(d.pk).where(d.message_id == WebhookMessage.id).exists(),
+                )
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def record(self, job: Job, outcome: Outcome) -> str:
         """Store an attempt's answer; returns the delivery's new status."""

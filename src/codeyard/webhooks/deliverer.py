@@ -19,6 +19,9 @@ from codeyard.webhooks.sender import Sender
 
 log = structlog.get_logger("codeyard.webhooks")
 FAN_OUT_BATCH = 500
+RETENTION = 7 * 86400.0
+"""Finished deliveries stay listed this long (seconds)."""
+PRUNE_EVERY = 3600.0
 
 
 class Deliverer:
@@ -42,6 +45,7 @@ class Deliverer:
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._pruned_at = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -84,7 +88,11 @@ class Deliverer:
             self._wake.clear()
 
     async def round(self) -> None:
-        """Fan out what is new, then start the due deliveries this process has room for."""
+        """Fan out what is new, then start the due deliveries this process has room for (and, once an hour,
+        forget deliveries finished more than a week ago)."""
+        if self.clock() - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = self.clock()
+            await self.webhooks.prune(RETENTION)
         new, due = await self.webhooks.work()
         if not (new or due):
             return
