@@ -3,6 +3,8 @@ the outbox written with the change, retries with backoff after a 500 and a timeo
 address re-checked at delivery time. Time is a controllable clock; the receiver and the HTTP are real."""
 
 import asyncio
+import socket
+import threading
 import time
 from typing import Any
 
@@ -266,3 +268,35 @@ async def test_the_outbox_does_not_grow_without_webhooks_and_old_deliveries_are_
         await deliverer.stop()
     assert await deliveries(api, made["webhook_id"]) == []
     assert await outbox_size(api) == 0
+
+
+async def test_a_target_that_drips_its_answer_times_out(hooks_api: ApiEnv) -> None:
+    """Each byte within the read timeout, the whole answer far beyond it: the attempt still ends at the timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n":
+                if stop.wait(0.2):
+                    return
+                conn.sendall(bytes([byte]))
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    api = hooks_api
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    made = await api.services.webhooks.create(None, api.org_id, WebhookSpec(url=url, event_types=["session.created"]))
+    await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "Drip"})
+    deliverer = deliverer_for(api, Clock(), timeout=0.5)
+    try:
+        await settle(deliverer)
+    finally:
+        await deliverer.stop()
+        stop.set()
+        thread.join()
+        listener.close()
+    [item] = await deliveries(api, made.webhook.id)
+    assert (item["status"], item["last_error"]) == ("pending", "timed out")

@@ -1,6 +1,7 @@
 """One HTTP attempt: resolve and check the target again, connect to the checked address, never follow a
 redirect, never use a proxy from the environment, give up after the timeout."""
 
+import asyncio
 import json
 from urllib.parse import urlunsplit
 
@@ -16,6 +17,7 @@ USER_AGENT = "codeyard-webhooks/1"
 class Sender:
     def __init__(self, *, timeout: float, allow_private: bool) -> None:
         self.allow_private = allow_private
+        self.timeout = timeout
         self.client = httpx2.AsyncClient(
             timeout=httpx2.Timeout(timeout),
             follow_redirects=False,
@@ -45,11 +47,14 @@ class Sender:
         }
         extensions = {"sni_hostname": target.host} if parts.scheme == "https" else {}
         try:
-            async with self.client.stream(
-                "POST", url, content=body.encode(), headers=headers, extensions=extensions
-            ) as response:
+            async with (
+                asyncio.timeout(self.timeout),  # the whole attempt, even against a target that drips its answer
+                self.client.stream(
+                    "POST", url, content=body.encode(), headers=headers, extensions=extensions
+                ) as response,
+            ):
                 status = response.status_code
-        except httpx2.TimeoutException:
+        except (httpx2.TimeoutException, TimeoutError):
             return Outcome(None, "timed out")
         except httpx2.HTTPError as exc:
             return Outcome(None, f"{type(exc).__name__}: {str(exc)[:500]}")
