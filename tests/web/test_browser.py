@@ -26,6 +26,12 @@ def enter_key(page: Any, key: str) -> None:
     page.keyboard.press("Enter")
 
 
+def sign_in(page: Any, server: LiveServer) -> None:
+    """Enter the key once, as a user would, and wait for the list."""
+    enter_key(page, server.org_key)
+    expect(page.locator("#content")).to_be_visible()
+
+
 def create(api: httpx2.Client, prompt: str) -> dict[str, Any]:
     response = api.post("/sessions", json={"prompt": prompt})
     assert response.status_code == 200, response.text
@@ -61,8 +67,7 @@ def test_a_live_step_appears_while_the_session_runs(
             Step.text("**Done**: wrote `notes.md`.\n\n- first\n- second"),
         ],
     )
-    enter_key(page, server.org_key)
-    expect(page.locator("#sessions")).to_be_visible()
+    sign_in(page, server)
     session = create(api, "LIVE-STEP: write some notes")
     page.goto(page_of(session))
     step = page.locator("details.step", has_text="echo first-step-output")
@@ -97,8 +102,7 @@ def test_reply_reaches_the_agent(
         [Step.tool("ask_user", {"question": "Which *branch*?"}), Step.text("Using release-2 as you said.")],
     )
     session = create(api, "ASK-ME: prepare the release")
-    enter_key(page, server.org_key)
-    expect(page.locator("#sessions")).to_be_visible()
+    sign_in(page, server)
     page.goto(page_of(session))
     expect(page.locator("article.msg.devin em")).to_have_text("branch", timeout=60_000)
     expect(page.locator("#status")).to_contain_text("waiting for you")
@@ -114,8 +118,7 @@ def test_reply_reaches_the_agent(
 def test_stop_then_archive(page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer) -> None:
     model_server.add_script("STOP-ME", [Step.tool("run_command", {"command": "echo started && sleep 60"})])
     session = create(api, "STOP-ME: run forever")
-    enter_key(page, server.org_key)
-    expect(page.locator("#sessions")).to_be_visible()
+    sign_in(page, server)
     page.goto(page_of(session))
     wait_status(api, session["session_id"], {"running"})
     page.click("#stop")
@@ -137,8 +140,7 @@ def test_archive_stops_a_waiting_session(
 ) -> None:
     model_server.add_script("ARCHIVE-ME", [Step.tool("ask_user", {"question": "Still there?"})])
     session = create(api, "ARCHIVE-ME: wait for me")
-    enter_key(page, server.org_key)
-    expect(page.locator("#sessions")).to_be_visible()
+    sign_in(page, server)
     page.goto(page_of(session))
     expect(page.locator("#status")).to_contain_text("waiting for you", timeout=60_000)
     page.click("#archive")
@@ -163,8 +165,7 @@ def test_attacks_in_the_prompt_and_the_output_stay_inert(
         ],
     )
     session = create(api, f"XSS-TRY: {payload} [link](javascript:window.__pwned=5)")
-    enter_key(page, server.org_key)
-    expect(page.locator("#sessions")).to_be_visible()
+    sign_in(page, server)
     expect(page.locator("#sessions")).to_contain_text("XSS-TRY")  # the title, shown as text
     page.goto(page_of(session))
     expect(page.locator("article.msg.devin")).to_contain_text("Done", timeout=60_000)

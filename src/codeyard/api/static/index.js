@@ -15,7 +15,7 @@
         cy.el("span", { class: "title", text: s.title || s.session_id }),
         cy.statusBadge(s),
         cy.el("span", { class: "meta muted" },
-          cy.when(s.created_at) + " · " + (s.origin || "api") + (s.acus_consumed ? " · " + s.acus_consumed.toFixed(2) + " ACU" : "") + " ",
+          cy.when(s.created_at) + " · " + (s.origin || "api") + (s.acus_consumed >= 0.005 ? " · " + s.acus_consumed.toFixed(2) + " ACU" : "") + " ",
           ...tags)));
   }
 

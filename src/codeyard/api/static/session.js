@@ -140,7 +140,7 @@
 
   function diffBlock(text) {
     const pre = cy.el("pre", { class: "diff" });
-    for (const line of text.split("\n")) {
+    for (const line of text.replace(/\n$/, "").split("\n")) {
       const kind = line.startsWith("+++") || line.startsWith("---") ? "" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : "";
       pre.append(cy.el("span", { class: kind, text: line + "\n" }));
     }
