@@ -12,6 +12,7 @@ sees the same messages (from the moment the POST that wrote each one returned). 
 
 import argparse
 import datetime
+import sqlite3
 import tempfile
 import threading
 import time
@@ -28,6 +29,19 @@ POLL_SECONDS = 5.0
 
 def parse_iso(value: str) -> float:
     return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.UTC).timestamp()
+
+
+def breakdown(db: Path) -> dict[str, list[float]]:
+    """Where the time went, from the server's own records: written → fanned out → answered and recorded."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT m.created_at, d.created_at, d.last_attempt_at FROM webhook_deliveries d "
+            "JOIN webhook_outbox m ON m.id = d.message_id WHERE d.status = 'succeeded'"
+        ).fetchall()
+    return {
+        "written → fanned out and claimed": [fanned - written for written, fanned, _ in rows],
+        "claimed → answered and recorded": [done - fanned for _, fanned, done in rows],
+    }
 
 
 def main() -> None:
@@ -91,6 +105,7 @@ def main() -> None:
                 stop.set()
         finally:
             stop_server(server)
+        stages = breakdown(Path(tmp) / "data" / "codeyard.db")
 
     hooks = [
         r["at"] - parse_iso(r["body"]["timestamp"]) for r in got if r["body"]["data"]["message"].startswith("event-")
@@ -101,7 +116,8 @@ def main() -> None:
     )
     print("| path | events | p50 ms | p99 ms | max ms |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, values in (("webhook (signed, verified)", hooks), (f"polling every {POLL_SECONDS:g} s", polled)):
+    rows = [("webhook (signed, verified)", hooks), *stages.items(), (f"polling every {POLL_SECONDS:g} s", polled)]
+    for name, values in rows:
         print(
             f"| {name} | {len(values)} | {pct(values, 0.5) * 1000:.1f} | {pct(values, 0.99) * 1000:.1f} "
             f"| {max(values) * 1000:.1f} |"

@@ -12,6 +12,7 @@ from codeyard.services.webhooks import Job, Outcome
 from codeyard.webhooks import signing
 
 USER_AGENT = "codeyard-webhooks/1"
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 class Sender:
@@ -54,6 +55,11 @@ class Sender:
                 ) as response,
             ):
                 status = response.status_code
+                read = 0
+                async for chunk in response.aiter_raw():  # drained, so the connection is kept for the next one
+                    read += len(chunk)
+                    if read > MAX_ANSWER_BYTES:
+                        break  # a huge answer is not read: the connection is closed instead
         except (httpx2.TimeoutException, TimeoutError):
             return Outcome(None, "timed out")
         except httpx2.HTTPError as exc:
