@@ -13,7 +13,17 @@ from codeyard.api.body_limit import BodyLimitMiddleware
 from codeyard.api.deps import org_in_path
 from codeyard.api.ratelimit import RateLimiter
 from codeyard.api.request_id import RequestIdMiddleware
-from codeyard.api.routes import attachments, identity, knowledge, pages, playbooks, schedules, secrets, sessions
+from codeyard.api.routes import (
+    attachments,
+    identity,
+    knowledge,
+    pages,
+    playbooks,
+    schedules,
+    secrets,
+    sessions,
+    streams,
+)
 from codeyard.api.state import AppState
 from codeyard.config import Settings
 from codeyard.services.container import Services
@@ -25,6 +35,7 @@ ORG_ROUTERS: list[APIRouter] = [
     playbooks.router,
     secrets.router,
     schedules.router,
+    streams.router,
 ]
 """Routers served under both ``/v3/organizations/{org_id}`` and ``/v3/organizations`` (org keys)."""
 

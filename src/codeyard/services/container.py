@@ -5,6 +5,7 @@ from codeyard.services.attachments import Attachments
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher, PollingDispatcher
+from codeyard.services.feed import EventFeed
 from codeyard.services.identity import Identity
 from codeyard.services.knowledge import Knowledge
 from codeyard.services.playbooks import Playbooks
@@ -42,6 +43,10 @@ class Services:
         self.schedules = Schedules(db, self.sessions, clock)
         self.schedule_runs = ScheduleRuns(db, self.sessions, clock)
         self.runs = Runs(db, self.vault, self.attachments, clock)
+        self.sessions.detail_chars = self.runs.detail_chars = settings.event_details_max_chars
+        self.event_feed = EventFeed(
+            db, poll_interval=settings.stream_poll_interval, queue_size=settings.stream_queue_size
+        )
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Wire the process's runner in after it was built from these services."""
