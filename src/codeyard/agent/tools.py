@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 import referencing.exceptions
 
+from codeyard.agent.diffs import unified
 from codeyard.agent.journal import AgentEvent, Journal
 from codeyard.agent.model import ToolCall, ToolSpec
 from codeyard.sandbox import Sandbox, SandboxError
@@ -189,7 +190,15 @@ class Toolbox:
             "command_run",
             "shell",
             self.redact(f"$ {command[:300]} → {status}"),
-            {"exit_code": result.exit_code, "duration_s": round(result.duration_s, 3), "timed_out": result.timed_out},
+            {
+                "command": command,
+                "cwd": cwd,
+                "exit_code": result.exit_code,
+                "duration_s": round(result.duration_s, 3),
+                "timed_out": result.timed_out,
+                "cancelled": result.cancelled,
+                "output": result.output,
+            },
         )
         return ToolResult(text, [event])
 
@@ -206,18 +215,24 @@ class Toolbox:
         text = "".join(f"{start + i:>6}\t{line}" for i, line in enumerate(chosen))
         if len(text) > MAX_READ_CHARS:
             text = text[:MAX_READ_CHARS] + f"\n[… truncated: read from line {start} in smaller pieces …]"
-        return ToolResult(text or "(empty file)", [AgentEvent("file_read", "file", f"read {self._shown(path)}")])
+        details = {"path": self._shown(path), "start_line": start, "lines": len(chosen)}
+        return ToolResult(
+            text or "(empty file)", [AgentEvent("file_read", "file", f"read {self._shown(path)}", details)]
+        )
 
     async def _write_file(self, args: dict[str, Any]) -> ToolResult:
         path = self._path(args["path"])
         content = str(args["content"])
         existed = path.exists()
+        before = _text_before(path) if existed else ""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
         verb = "updated" if existed else "created"
+        shown = self._shown(path)
+        details = {"path": shown, "bytes": len(content.encode()), "diff": unified(shown, before or "", content)}
         return ToolResult(
-            f"{verb} {self._shown(path)} ({len(content.encode())} bytes)",
-            [AgentEvent(f"file_{verb}", "file", f"{verb} {self._shown(path)}")],
+            f"{verb} {shown} ({len(content.encode())} bytes)",
+            [AgentEvent(f"file_{verb}", "file", f"{verb} {shown}", details)],
         )
 
     async def _edit_file(self, args: dict[str, Any]) -> ToolResult:
@@ -233,11 +248,17 @@ class Toolbox:
             raise ToolError("`old` was not found in the file; read the file and copy the text exactly")
         if count > 1 and not args.get("replace_all"):
             raise ToolError(f"`old` occurs {count} times; add context to make it unique or set replace_all")
-        path.write_text(text.replace(old, new))
+        after = text.replace(old, new)
+        path.write_text(after)
         shown = self._shown(path)
+        diff = unified(shown, text, after) or unified(shown, old, new)
         return ToolResult(
             f"edited {shown}: replaced {count} occurrence(s)",
-            [AgentEvent("file_edited", "file", f"edited {shown}", {"replacements": count})],
+            [
+                AgentEvent(
+                    "file_edited", "file", f"edited {shown}", {"path": shown, "replacements": count, "diff": diff}
+                )
+            ],
         )
 
     async def _message_user(self, args: dict[str, Any]) -> ToolResult:
@@ -273,3 +294,11 @@ class Toolbox:
         return ToolResult(
             "structured output stored", [AgentEvent("structured_output", "other", "structured output submitted")]
         )
+
+
+def _text_before(path: Path) -> str | None:
+    """A file's text before it is overwritten, for the diff; ``None`` for a binary or unreadable file."""
+    try:
+        return path.read_text() if path.is_file() and path.stat().st_size <= MAX_FILE_BYTES else None
+    except (OSError, UnicodeDecodeError):
+        return None

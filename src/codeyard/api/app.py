@@ -22,6 +22,7 @@ from codeyard.api.routes import (
     schedules,
     secrets,
     sessions,
+    streams,
     webhooks as webhook_routes,
 )
 from codeyard.api.state import AppState
@@ -36,6 +37,7 @@ ORG_ROUTERS: list[APIRouter] = [
     secrets.router,
     schedules.router,
     webhook_routes.router,
+    streams.router,
 ]
 """Routers served under both ``/v3/organizations/{org_id}`` and ``/v3/organizations`` (org keys)."""
 

@@ -61,7 +61,12 @@ async def build(
     if playbook is not None:
         parts.append(f"\n## Playbook: {playbook.title}\nFollow this playbook:\n{playbook.body}")
         events.append(
-            EventSpec("playbook_used", Category.PLAYBOOK, f"playbook {playbook.title}", {"playbook_id": playbook.id})
+            EventSpec(
+                "playbook_used",
+                Category.PLAYBOOK,
+                f"playbook {playbook.title}",
+                {"playbook_id": playbook.id, "title": playbook.title},
+            )
         )
     notes = await services.knowledge.matching_notes(row.org_id, row.prompt, list(row.repos), row.knowledge_ids)
     if notes:
@@ -69,7 +74,12 @@ async def build(
         for note in notes:
             parts.append(f"\n### {note.name}\n{note.body}")
             events.append(
-                EventSpec("knowledge_used", Category.KNOWLEDGE, f"note {note.name}", {"note_id": note.note_id})
+                EventSpec(
+                    "knowledge_used",
+                    Category.KNOWLEDGE,
+                    f"note {note.name}",
+                    {"note_id": note.note_id, "name": note.name},
+                )
             )
     if row.structured_output_schema is not None:
         parts.append(

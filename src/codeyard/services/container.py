@@ -5,6 +5,7 @@ from codeyard.services.attachments import Attachments
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher, PollingDispatcher
+from codeyard.services.feed import EventFeed
 from codeyard.services.identity import Identity
 from codeyard.services.knowledge import Knowledge
 from codeyard.services.playbooks import Playbooks
@@ -49,6 +50,10 @@ class Services:
             clock,
             allow_private=settings.webhook_allow_private,
             retry_window=settings.webhook_retry_window,
+        )
+        self.sessions.detail_chars = self.runs.detail_chars = settings.event_details_max_chars
+        self.event_feed = EventFeed(
+            db, poll_interval=settings.stream_poll_interval, queue_size=settings.stream_queue_size
         )
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:

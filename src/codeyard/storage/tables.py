@@ -154,7 +154,9 @@ class EventRow(Base):
     category: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(16))
     summary: Mapped[str] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """What happened, for ``GET …/events`` and the streams (command, exit code, output excerpt, path, diff excerpt,
+    status); redacted and cut before it is stored. ``pk`` orders events and is the streams' resume cursor."""
     created_at: Mapped[float] = mapped_column(Float)
 
 
