@@ -64,6 +64,7 @@ def test_a_live_step_appears_while_the_session_runs(
             Step.tool("run_command", {"command": "echo first-step-output && ls"}),
             Step.tool("write_file", {"path": "notes.md", "content": "# Notes\n\nline one\nline two\n"}),
             Step.tool("run_command", {"command": "sleep 6; echo slow-step-done"}),
+            Step.tool("attach_file", {"path": "notes.md"}),
             Step.text("**Done**: wrote `notes.md`.\n\n- first\n- second"),
         ],
     )
@@ -87,6 +88,7 @@ def test_a_live_step_appears_while_the_session_runs(
     expect(final.locator("li")).to_have_count(2)
     expect(page.locator("details.step", has_text="sleep 6")).to_contain_text("exit 0")
     expect(page.locator("#status")).to_contain_text("finished")
+    expect(page.locator("#attachments a")).to_have_text("notes.md")  # the agent's attachment, linked
     page.screenshot(path=str(shots / "session-1280.png"), full_page=True)
     page.set_viewport_size(PHONE)
     page.screenshot(path=str(shots / "session-390.png"), full_page=True)
@@ -150,6 +152,70 @@ def test_archive_stops_a_waiting_session(
     assert status(api, session["session_id"])[2] is True
 
 
+def test_a_handoff_prompt_is_shown_as_a_summary(
+    page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer
+) -> None:
+    model_server.add_script("HANDOFF-TRY", [Step.text("Picked up the handed-off work.")])
+    head = "c" * 40
+    prompt = (
+        "HANDOFF-TRY: finish the pagination\n\n## Local work handed off\n\n"
+        "- Repository: https://github.com/acme/app.git (host github.com), remote `origin`\n"
+        f"- Checked out: branch `feature/pages` at {head}\n"
+        "- Unpushed commits: 1 (in the bundle)\n  - cccccccccccc Add cursor pagination\n"
+        "- Uncommitted changes: none\n\n## Rebuilding this state\n\n1. fetch the bundle\n\n"
+        '```codeyard-handoff\n{"version": 1, "remote_url": "https://github.com/acme/app.git", "branch": '
+        f'"feature/pages", "base_sha": "{"d" * 40}", "head_sha": "{head}", "bundle": "handoff.bundle", '
+        '"patch": null, "patch_inline": null}\n```\n'
+    )
+    session = create(api, prompt)
+    sign_in(page, server)
+    page.goto(page_of(session))
+    card = page.locator("article.msg.user .handoff")
+    expect(card).to_contain_text("feature/pages")
+    expect(card).to_contain_text("Add cursor pagination")
+    expect(page.locator("article.msg.user")).not_to_contain_text("patch_inline")
+    expect(page.locator("article.msg.user")).not_to_contain_text("Rebuilding")
+
+
+def test_a_wrong_key_and_an_unknown_session_get_clear_pages(page: Any, server: LiveServer) -> None:
+    unknown = "/sessions/" + uuid.uuid4().hex
+    page.goto(unknown)
+    expect(page.locator("#keyform")).to_be_visible()
+    page.fill("#key", "cog_wrong")
+    page.keyboard.press("Enter")
+    expect(page.locator("#keyform")).to_contain_text("refused")
+    page.fill("#key", server.org_key)
+    page.keyboard.press("Enter")
+    expect(page.locator("#problem h1")).to_have_text("Session not found")
+    expect(page.locator("#problem")).to_contain_text("another organization")
+    expect(page.locator("#problem a")).to_have_attribute("href", "/")
+
+
+def test_key_entry_then_the_sessions_list(  # its screenshot shows the sessions made above
+    page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer, shots: Path
+) -> None:
+    model_server.add_script("LIST-ME", [Step.text("Listed.")])
+    session = create(api, "LIST-ME: tidy the README")
+    page.goto("/")
+    expect(page.locator("#keyform")).to_be_visible()
+    enter_key(page, "cog_not-a-real-key")
+    expect(page.locator("#keyform")).to_contain_text("refused")
+    page.fill("#key", server.org_key)
+    page.keyboard.press("Enter")
+    link = page.locator(f'a[href="{page_of(session)}"]')
+    expect(link).to_contain_text("LIST-ME: tidy the README")
+    assert server.org_key not in page.url
+    page.screenshot(path=str(shots / "sessions-1280.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(shots / "sessions-390.png"), full_page=True)
+
+    page.reload()  # the key was entered once: it is remembered
+    expect(link).to_be_visible()
+    link.focus()
+    page.keyboard.press("Enter")  # keyboard navigation into the session
+    expect(page.locator("#title")).to_have_text("LIST-ME: tidy the README")
+
+
 def test_attacks_in_the_prompt_and_the_output_stay_inert(
     page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer
 ) -> None:
@@ -181,42 +247,3 @@ def test_attacks_in_the_prompt_and_the_output_stay_inert(
     hrefs = [a.get_attribute("href") or "" for a in timeline.locator("a").all()]
     assert not [h for h in hrefs if h.lower().strip().startswith(("javascript:", "data:"))], hrefs
     assert page.evaluate("window.__pwned") is None
-
-
-def test_a_wrong_key_and_an_unknown_session_get_clear_pages(page: Any, server: LiveServer) -> None:
-    unknown = "/sessions/" + uuid.uuid4().hex
-    page.goto(unknown)
-    expect(page.locator("#keyform")).to_be_visible()
-    page.fill("#key", "cog_wrong")
-    page.keyboard.press("Enter")
-    expect(page.locator("#keyform")).to_contain_text("refused")
-    page.fill("#key", server.org_key)
-    page.keyboard.press("Enter")
-    expect(page.locator("#problem h1")).to_have_text("Session not found")
-    expect(page.locator("#problem")).to_contain_text("another organization")
-    expect(page.locator("#problem a")).to_have_attribute("href", "/")
-
-
-def test_key_entry_then_the_sessions_list(  # last: its screenshot shows the sessions the others made
-    page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer, shots: Path
-) -> None:
-    model_server.add_script("LIST-ME", [Step.text("Listed.")])
-    session = create(api, "LIST-ME: tidy the README")
-    page.goto("/")
-    expect(page.locator("#keyform")).to_be_visible()
-    enter_key(page, "cog_not-a-real-key")
-    expect(page.locator("#keyform")).to_contain_text("refused")
-    page.fill("#key", server.org_key)
-    page.keyboard.press("Enter")
-    link = page.locator(f'a[href="{page_of(session)}"]')
-    expect(link).to_contain_text("LIST-ME: tidy the README")
-    assert server.org_key not in page.url
-    page.screenshot(path=str(shots / "sessions-1280.png"), full_page=True)
-    page.set_viewport_size(PHONE)
-    page.screenshot(path=str(shots / "sessions-390.png"), full_page=True)
-
-    page.reload()  # the key was entered once: it is remembered
-    expect(link).to_be_visible()
-    link.focus()
-    page.keyboard.press("Enter")  # keyboard navigation into the session
-    expect(page.locator("#title")).to_have_text("LIST-ME: tidy the README")
