@@ -113,8 +113,15 @@ def test_reply_reaches_the_agent(
     expect(page.locator("article.msg.user", has_text="release-2 please")).to_be_visible()
     expect(page.locator("article.msg.devin", has_text="Using release-2")).to_be_visible(timeout=60_000)
     expect(page.locator("#reply")).to_have_value("")
+    expect(page.locator("#live")).to_have_text("ended")  # finished: the stream closed with the session
+    page.fill("#reply", "one more thing")
+    page.click("#send")  # a reply reopens the session and the page follows it again, resuming after its last event
+    expect(page.locator("article.msg.devin")).to_have_count(3, timeout=60_000)
+    expect(page.locator("#status")).to_contain_text("finished")
+    ids = page.locator("#timeline [data-event]").evaluate_all("nodes => nodes.map(n => n.dataset.event)")
+    assert len(ids) == len(set(ids))  # nothing shown twice across the reconnect
     messages = api.get(f"/sessions/{session['session_id']}/messages").json()["items"]
-    assert [m["message"] for m in messages if m["source"] == "user"][-1] == "release-2 please"
+    assert [m["message"] for m in messages if m["source"] == "user"][1:] == ["release-2 please", "one more thing"]
 
 
 def test_stop_then_archive(page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer) -> None:
