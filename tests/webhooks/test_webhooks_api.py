@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from codeyard.services.principal import Role
-from codeyard.services.webhooks import WebhookSpec
+from codeyard.services.webhooks import MAX_WEBHOOKS_PER_ORG, WebhookSpec
 from tests.conftest import ApiEnv
 
 
@@ -123,3 +123,14 @@ async def test_a_patch_to_a_private_target_is_refused(api: ApiEnv) -> None:
     )
     assert response.status_code == 422, response.text
     assert (await api.services.webhooks.get(api.org_id, made.webhook.id)).url == "http://93.184.215.14/hook"
+
+
+async def test_an_org_has_a_bounded_number_of_webhooks(hooks_api: ApiEnv) -> None:
+    api = hooks_api
+    for i in range(MAX_WEBHOOKS_PER_ORG):
+        await api.services.webhooks.create(None, api.org_id, WebhookSpec(url=f"http://127.0.0.1:9/{i}"))
+    response = await api.client.post(
+        api.org_path("/webhooks"), headers=api.auth(), json={"url": "http://127.0.0.1:9/x"}
+    )
+    assert response.status_code == 409, response.text
+    assert "at most" in response.json()["detail"]

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeyard.domain.ids import new_id
-from codeyard.errors import FieldError, NotFoundError
+from codeyard.errors import ConflictError, FieldError, NotFoundError
 from codeyard.services import outbox, webhook_targets
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
@@ -122,7 +122,7 @@ class Webhooks:
         async with self.db.write() as s:
             count = await s.scalar(select(func.count()).select_from(Webhook).where(Webhook.org_id == org_id))
             if (count or 0) >= MAX_WEBHOOKS_PER_ORG:
-                raise FieldError("url", f"an organization has at most {MAX_WEBHOOKS_PER_ORG} webhooks")
+                raise ConflictError(f"an organization has at most {MAX_WEBHOOKS_PER_ORG} webhooks; delete one first")
             row = Webhook(
                 id=new_id("webhook"),
                 org_id=org_id,
