@@ -296,3 +296,26 @@ def read_until(server: LiveServer, path: str, headers: dict[str, str]) -> Iterat
     ):
         assert response.status_code == 200
         yield from sse_messages(response)
+
+
+def test_details_are_redacted_like_everything_stored(streaming: LiveServer, model_server: FakeModelServer) -> None:
+    secret = "tok-9f8e7d6c5b4a"
+    model_server.add_script(
+        "TASK-STREAM-SECRET",
+        [
+            Step.tool("run_command", {"command": "echo the token is $DEPLOY_TOKEN"}),
+            Step.tool("write_file", {"path": "env.txt", "content": f"TOKEN={secret}\n"}),
+            Step.text(f"I used {secret}."),
+        ],
+    )
+    with _client(streaming) as client:
+        sid = client.sessions.create(
+            prompt="TASK-STREAM-SECRET: deploy", session_secrets=[{"key": "DEPLOY_TOKEN", "value": secret}]
+        ).session_id
+    got = read(streaming, f"/v3/organizations/{streaming.org_id}/sessions/{sid}/stream")
+    raw = json.dumps([m.json for m in got])
+    assert secret not in raw
+    command = next(m.json["details"] for m in got if m.event == "command_run")
+    assert command["output"] == "the token is [REDACTED:DEPLOY_TOKEN]\n"
+    written = next(m.json["details"] for m in got if m.event == "file_created")
+    assert "+TOKEN=[REDACTED:DEPLOY_TOKEN]" in written["diff"]
