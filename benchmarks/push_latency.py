@@ -22,6 +22,7 @@ import httpx2
 
 from benchmarks._runtime import machine, pct
 from tests.conftest import LiveServer, start_server, stop_server
+from tests.fakes.webhook_receiver import WebhookReceiver
 
 GAP = 0.02
 """Seconds between two written messages."""
@@ -30,6 +31,7 @@ ENV = {
     "CODEYARD_SCHEDULER_ENABLED": "false",
     "CODEYARD_RATE_LIMIT": "100000000/minute",
     "CODEYARD_LOG_FORMAT": "json",
+    "CODEYARD_WEBHOOK_ALLOW_PRIVATE": "true",  # the webhook receiver is on loopback
 }
 
 
@@ -104,7 +106,7 @@ def latencies(sent: dict[str, float], seen: dict[str, float]) -> list[float]:
 
 
 async def latency_run(
-    main: LiveServer, other: LiveServer, session_id: str, events: int, every: float
+    main: LiveServer, other: LiveServer, session_id: str, events: int, every: float, receiver: WebhookReceiver
 ) -> list[tuple[str, list[float], int]]:
     limits = httpx2.Limits(max_connections=20)
     async with httpx2.AsyncClient(timeout=60, limits=limits) as http:
@@ -120,8 +122,10 @@ async def latency_run(
         poller = asyncio.create_task(poll(http, main, session_id, every, polled, stop))
         sent = await write(http, main, session_id, "m", events)
         deadline = time.monotonic() + every + 5
-        while time.monotonic() < deadline and not all(m in same and m in cross for m in sent):
+        hooked: dict[str, float] = {}
+        while time.monotonic() < deadline and not all(m in same and m in cross and m in hooked for m in sent):
             await asyncio.sleep(0.1)
+            hooked = {r["body"]["data"]["message"]: r["perf"] for r in list(receiver.received)}
         stop.set()
         await asyncio.sleep(every + 1)  # one last poll
         await poller
@@ -131,6 +135,7 @@ async def latency_run(
         return [
             ("SSE, same process", latencies(sent, same), len(sent)),
             ("SSE, second process on the same SQLite file", latencies(sent, cross), len(sent)),
+            ("webhook, signed and verified (either process delivers)", latencies(sent, hooked), len(sent)),
             (f"polling GET …/events every {every:g} s", latencies(sent, polled), len(sent)),
         ]
 
@@ -161,7 +166,7 @@ def ms(value: float) -> str:
 
 
 async def run(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, WebhookReceiver() as receiver:
         data = Path(tmp) / "data"
         main = start_server(data, ENV)
         other = start_server(data, ENV)
@@ -171,7 +176,13 @@ async def run(args: argparse.Namespace) -> None:
                 f"{main.url}/v3/organizations/{main.org_id}/sessions", headers=headers, json={"prompt": "bench"}
             )
             session_id = created.json()["session_id"]
-            rows = await latency_run(main, other, session_id, args.events, args.poll)
+            hook = httpx2.post(
+                f"{main.url}/v3/organizations/{main.org_id}/webhooks",
+                headers=headers,
+                json={"url": receiver.url, "event_types": ["session.message"]},
+            )
+            receiver.secret = hook.json()["secret"]
+            rows = await latency_run(main, other, session_id, args.events, args.poll, receiver)
             fan = await fan_out(main, session_id, args.clients, 50)
         finally:
             stop_server(other)

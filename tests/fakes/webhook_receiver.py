@@ -34,7 +34,7 @@ class WebhookReceiver:
         self.script: list[int | str] = []
         self.hang_seconds = hang_seconds
         self.received: list[dict[str, Any]] = []
-        """Verified deliveries: ``{"headers": …, "body": …, "at": epoch}``."""
+        """Verified deliveries: ``{"headers": …, "body": …, "at": epoch, "perf": perf_counter}``."""
         self.rejected: list[str] = []
         self.attempts = 0
         self._lock = threading.Lock()
@@ -46,7 +46,7 @@ class WebhookReceiver:
 
     async def _hook(self, request: Request) -> Response:
         raw = await request.body()
-        received_at = time.time()
+        received_at, received_perf = time.time(), time.perf_counter()
         with self._lock:
             self.attempts += 1
             answer: int | str = self.script.pop(0) if self.script else 200
@@ -63,7 +63,7 @@ class WebhookReceiver:
                 self.rejected.append(str(exc))
             return PlainTextResponse("bad signature", status_code=400)
         with self._lock:
-            self.received.append({"headers": headers, "body": body, "at": received_at})
+            self.received.append({"headers": headers, "body": body, "at": received_at, "perf": received_perf})
         return PlainTextResponse("ok", status_code=answer)
 
     def wait_for(
