@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "config": set(),
     "errors": set(),
     "logs": set(),
+    "webhooks": {"services", "domain", "config", "errors"},
 }
 
 

@@ -108,6 +108,29 @@ class Settings(BaseSettings):
     """The identity (``Name <email>``) the agent's commits are made with."""
     pr_refresh_seconds: float = Field(default=300.0, gt=0)
     """How often the state of each open pull request is asked from its forge."""
+    webhooks_enabled: bool = True
+    """Whether this process runs a webhook deliverer (any number of processes may)."""
+    webhook_allow_private: bool = False
+    """Whether webhooks may target loopback, private and link-local addresses (off: a webhook could probe the
+    server's own network)."""
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300)
+    """Seconds one webhook delivery attempt may take (connect, send, answer)."""
+    webhook_retry_window: float = Field(default=86400.0, ge=0)
+    """Seconds during which a failing webhook delivery is retried with exponential backoff (default 24 h)."""
+    webhook_poll_interval: float = Field(default=0.1, gt=0, le=60)
+    """Seconds between the webhook deliverer's looks at the outbox for messages written by other processes."""
+
+    event_details_max_chars: int = Field(default=4000, ge=100, le=1_000_000)
+    """Longest text (command output, diff, message) kept whole in an event's ``details``; longer text keeps its
+    head and tail around a ``[… N characters cut …]`` marker."""
+    stream_heartbeat: float = Field(default=15.0, gt=0)
+    """Seconds between heartbeat comments on an idle live stream."""
+    stream_poll_interval: float = Field(default=0.25, gt=0)
+    """Seconds between checks for events written by other processes while someone streams."""
+    stream_queue_size: int = Field(default=1000, ge=1)
+    """Events buffered for one stream client; a client that falls further behind is cut and resumes by replay."""
+    stream_send_timeout: float = Field(default=30.0, gt=0)
+    """Seconds a stream client may take to accept one write before it is cut."""
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,7 +1,5 @@
 """The page behind each session's ``url`` (contract §4): HTML without session data, strict headers, both id forms."""
 
-import json
-
 from tests.conftest import ApiEnv
 
 
@@ -17,11 +15,13 @@ async def test_session_url_opens_the_page_in_both_id_forms(api: ApiEnv) -> None:
         assert response.status_code == 200, path
         assert response.headers["content-type"].startswith("text/html")
         html = response.text
-        assert f"const SESSION_ID = {json.dumps(sid)};" in html
-        assert '<h1 id="title">Session</h1>' in html and "<title>codeyard session</title>" in html
+        assert f'<body data-session="{sid}">' in html
+        assert '<h1 id="title">Session</h1>' in html and "<title>Session · codeyard</title>" in html
         assert "Rotate the signing keys" not in html and api.org_id not in html and api.org_key not in html
         csp = response.headers["content-security-policy"]
         assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "connect-src 'self'" in csp
+        assert "script-src 'self';" in csp and "unsafe-inline" not in csp
+        assert "<script>" not in html and " on" not in html.split("<body", 1)[1].split(">", 1)[0]
         assert response.headers["x-content-type-options"] == "nosniff"
         assert response.headers["referrer-policy"] == "no-referrer"
         assert response.headers["cache-control"] == "no-store"

@@ -294,7 +294,10 @@ async def test_events_are_oldest_first_and_filterable(api: ApiEnv) -> None:
     types = [e["event_type"] for e in items]
     assert types[:3] == ["session_created", "user_message", "user_message"]
     assert "status_changed" in types and types[-1] == "session_archived"
-    assert set(items[0]) == {"event_id", "event_type", "category", "direction", "summary", "created_at"}
+    assert set(items[0]) == {"event_id", "event_type", "category", "direction", "summary", "created_at", "details"}
+    assert items[1]["details"] == {"message": "Fix the flaky test"} and items[2]["details"] == {"message": "more"}
+    status = next(e for e in items if e["event_type"] == "status_changed")
+    assert set(status["details"]) == {"status", "status_detail"}
     assert [e["created_at"] for e in items] == sorted(e["created_at"] for e in items)
 
     messages_only = (await api.client.get(path, headers=api.auth(), params={"categories": "message"})).json()

@@ -53,8 +53,12 @@ def test_kill_9_during_a_session_then_restart_resumes_it(tmp_path: Path, model_s
                 ("devin", "Starting the long step."),
                 ("devin", "Finished after the restart."),
             ]
-            events = [e.event_type for e in client.sessions.events(session.session_id).items]
-            assert "runner_lost" in events
+            events = client.sessions.events(session.session_id).items
+            assert "runner_lost" in [e.event_type for e in events]
+            lost = next(e for e in events if e.event_type == "runner_lost")
+            assert lost.summary == f"the server restarted; resumed at step {lost.details['resumed_at_step']}"
+            interrupted = next(e for e in events if e.event_type == "tool_interrupted")
+            assert interrupted.details["command"] == "sleep 317" and "sleep 317" in (interrupted.summary or "")
     finally:
         stop_server(restarted)
     # the model saw each step once, and the interrupted command's result says what happened

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from codeyard.agent.history import condense, pending_calls
-from codeyard.agent.journal import Journal
+from codeyard.agent.journal import AgentEvent, Journal
 from codeyard.agent.model import ContextOverflowError, Message, Model, Reply, ToolCall, estimate_tokens
 from codeyard.agent.tools import Toolbox, ToolResult, cap
 
@@ -71,7 +71,7 @@ class Agent:
         missing = pending_calls(history)
         if missing:  # the process died mid-step: say so instead of pretending or repeating the command
             results = [Message("tool", INTERRUPTED, tool_call_id=call.id) for call in missing]
-            await self.journal.record(results)
+            await self.journal.record(results, events=[_interrupted(call) for call in missing])
             history += results
         news = await self.journal.absorb_user_messages()
         if not news:
@@ -167,3 +167,19 @@ class Agent:
                 budget = min(budget, estimate_tokens(self.system, view)) // 2
         view = condense(self.system, history, budget)
         return await self.model.complete(self.system, view, self.tools.specs)
+
+
+def _interrupted(call: ToolCall) -> AgentEvent:
+    """The event of a tool call that the server's restart cut off: its result is unknown."""
+    command = call.arguments.get("command") if call.name == "run_command" and call.has_valid_arguments else None
+    what = f"$ {str(command)[:300]}" if command is not None else call.name
+    return AgentEvent(
+        "tool_interrupted",
+        "lifecycle",
+        f"the server restarted while this ran: {what}",
+        {
+            "tool": call.name,
+            "command": command,
+            "path": call.arguments.get("path") if call.has_valid_arguments else None,
+        },
+    )

@@ -17,6 +17,7 @@ import jsonschema
 import referencing.exceptions
 
 from codeyard.agent import output_schema
+from codeyard.agent.diffs import unified
 from codeyard.agent.journal import AgentEvent, Journal
 from codeyard.agent.model import ToolCall, ToolSpec
 from codeyard.agent.recall import KnowledgeSource, shown
@@ -232,6 +233,14 @@ class Toolbox:
             raise ToolError(f"{relative!r} is outside the workspace")
         return PurePosixPath(os.path.normpath(raw))
 
+    def _text_before(self, path: PurePosixPath) -> str | None:
+        """A file's text before it is overwritten, for the diff; ``None`` when there is none, or it is binary,
+        too large or not a plain file (read through ``confine`` like every other file operation)."""
+        try:
+            return confine.read_bytes(self.workspace, path, max_bytes=MAX_FILE_BYTES).decode()
+        except (OSError, UnicodeDecodeError, confine.ConfinementError):
+            return None
+
     def _shown(self, path: PurePosixPath) -> str:
         return str(path) or "."
 
@@ -254,7 +263,15 @@ class Toolbox:
             "command_run",
             "shell",
             self.redact(f"$ {command[:300]} → {status}"),
-            {"exit_code": result.exit_code, "duration_s": round(result.duration_s, 3), "timed_out": result.timed_out},
+            {
+                "command": command,
+                "cwd": cwd,
+                "exit_code": result.exit_code,
+                "duration_s": round(result.duration_s, 3),
+                "timed_out": result.timed_out,
+                "cancelled": result.cancelled,
+                "output": result.output,
+            },
         )
         return ToolResult(text, [event])
 
@@ -273,16 +290,22 @@ class Toolbox:
         text = "".join(f"{start + i:>6}\t{line}" for i, line in enumerate(chosen))
         if len(text) > MAX_READ_CHARS:
             text = text[:MAX_READ_CHARS] + f"\n[… truncated: read from line {start} in smaller pieces …]"
-        return ToolResult(text or "(empty file)", [AgentEvent("file_read", "file", f"read {self._shown(path)}")])
+        details = {"path": self._shown(path), "start_line": start, "lines": len(chosen)}
+        return ToolResult(
+            text or "(empty file)", [AgentEvent("file_read", "file", f"read {self._shown(path)}", details)]
+        )
 
     async def _write_file(self, args: dict[str, Any]) -> ToolResult:
         path = self._path(args["path"])
         content = str(args["content"])
+        before = self._text_before(path)
         existed = confine.write_bytes(self.workspace, path, content.encode())
         verb = "updated" if existed else "created"
+        shown = self._shown(path)
+        details = {"path": shown, "bytes": len(content.encode()), "diff": unified(shown, before or "", content)}
         return ToolResult(
-            f"{verb} {self._shown(path)} ({len(content.encode())} bytes)",
-            [AgentEvent(f"file_{verb}", "file", f"{verb} {self._shown(path)}")],
+            f"{verb} {shown} ({len(content.encode())} bytes)",
+            [AgentEvent(f"file_{verb}", "file", f"{verb} {shown}", details)],
         )
 
     async def _edit_file(self, args: dict[str, Any]) -> ToolResult:
@@ -296,11 +319,17 @@ class Toolbox:
             raise ToolError("`old` was not found in the file; read the file and copy the text exactly")
         if count > 1 and not args.get("replace_all"):
             raise ToolError(f"`old` occurs {count} times; add context to make it unique or set replace_all")
-        confine.write_bytes(self.workspace, path, text.replace(old, new).encode())
+        after = text.replace(old, new)
+        confine.write_bytes(self.workspace, path, after.encode())
         shown = self._shown(path)
+        diff = unified(shown, text, after) or unified(shown, old, new)
         return ToolResult(
             f"edited {shown}: replaced {count} occurrence(s)",
-            [AgentEvent("file_edited", "file", f"edited {shown}", {"replacements": count})],
+            [
+                AgentEvent(
+                    "file_edited", "file", f"edited {shown}", {"path": shown, "replacements": count, "diff": diff}
+                )
+            ],
         )
 
     async def _message_user(self, args: dict[str, Any]) -> ToolResult:

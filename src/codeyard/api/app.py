@@ -29,7 +29,9 @@ from codeyard.api.routes import (
     schedules,
     secrets,
     sessions,
+    streams,
     v1,
+    webhooks as webhook_routes,
 )
 from codeyard.api.routes.git import router as git_router
 from codeyard.api.state import AppState
@@ -48,6 +50,8 @@ ORG_ROUTERS: list[APIRouter] = [
     consumption.router,
     members.router,
     metrics.router,
+    webhook_routes.router,
+    streams.router,
 ]
 """Routers served under both ``/v3/organizations/{org_id}`` and ``/v3/organizations`` (org keys)."""
 

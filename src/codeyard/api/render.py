@@ -61,6 +61,7 @@ def event(row: EventRow) -> EventResponse:
         direction=row.direction,
         summary=row.summary,
         created_at=int(row.created_at),
+        details=row.details or {},
     )
 
 

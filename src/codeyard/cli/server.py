@@ -116,6 +116,7 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
     from codeyard.runner.embedded import build_runner
     from codeyard.runner.pr_refresher import PullRequestRefresher
     from codeyard.scheduler.ticker import build_ticker
+    from codeyard.webhooks.deliverer import build_deliverer
 
     parts: list[Background] = []
     if settings.runner_enabled:
@@ -123,6 +124,8 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
         parts.append(PullRequestRefresher(settings, services))
     if settings.scheduler_enabled:
         parts.append(build_ticker(settings, services))
+    if settings.webhooks_enabled:
+        parts.append(build_deliverer(settings, services.webhooks))
     return parts
 
 

@@ -11,8 +11,8 @@ import typer
 from codeyard.cli import session_changes
 from codeyard.cli._output import note, print_json, print_json_line, print_result, print_table, timestamp
 from codeyard.cli.remote import AfterOption, FirstOption, JsonFlag, connect
-from codeyard.sdk import NOT_GIVEN, Client, NotGiven
-from codeyard.sdk.types import SessionMessage, SessionResponse
+from codeyard.sdk import NOT_GIVEN, Client, NotFoundError, NotGiven
+from codeyard.sdk.types import SessionEvent, SessionMessage, SessionResponse
 
 app = typer.Typer(no_args_is_help=True, help="Create, follow and steer sessions.")
 
@@ -165,27 +165,23 @@ def send(
 @app.command()
 def watch(
     session_id: SessionId,
-    interval: Annotated[float, typer.Option(min=0.01, help="Seconds between polls.")] = 5.0,
+    interval: Annotated[
+        float, typer.Option(min=0.01, help="Seconds between polls, for servers without live streams.")
+    ] = 5.0,
     json_: Annotated[
-        bool, typer.Option("--json", help="Print each message, then the final session, as one JSON line each.")
+        bool, typer.Option("--json", help="Print each event, then the final session, as one JSON line each.")
     ] = False,
 ) -> None:
-    """Print new messages as they arrive until the session ends, is suspended or waits for you.
+    """Show each step live (commands and their output, file edits) and the messages, until the session ends, is
+    suspended or waits for you.
 
     Exits 0 when the session finished or waits for you, 1 when it ended in error or was suspended.
     """
-    seen: set[str] = set()
-    cursor: str | None = None
     with connect() as client:
-        while True:
-            # Status first, messages second: a message written before the session stopped is never missed.
-            session = client.sessions.get(session_id)
-            new, cursor = _new_messages(client, session_id, cursor, seen)
-            for message in new:
-                _print_message(message, json_)
-            if session.status in DONE_STATUSES or session.status_detail in DONE_DETAILS:
-                break
-            time.sleep(interval)
+        try:
+            session = _follow(client, session_id, json_)
+        except NotFoundError:  # a server without event streams (Devin's cloud): poll the messages
+            session = _poll(client, session_id, interval, json_)
     if json_:
         print_json_line(session.to_json_dict())
     else:
@@ -193,6 +189,119 @@ def watch(
         typer.echo(f"session {session.session_id} is {session.status}{detail}")
     if session.status in FAILED_STATUSES:
         raise typer.Exit(1)
+
+
+def _done(session: SessionResponse) -> bool:
+    return session.status in DONE_STATUSES or session.status_detail in DONE_DETAILS
+
+
+def _follow(client: Client, session_id: str, json_: bool) -> SessionResponse:
+    """Print the session's events so far, then each new one from its live stream, until it is done."""
+    client.sessions.events(session_id, first=1)  # a server without events answers 404 here
+    session = client.sessions.get(session_id)  # before the listing: every event up to a final status is in it
+    last = "0"
+    for event in client.sessions.iter_events(session_id):
+        _print_event(event, json_)
+        last = event.event_id
+    if _done(session):
+        return session
+    for event in client.sessions.stream(session_id, last_event_id=last):
+        _print_event(event, json_)
+        if event.event_type == "status_changed" and (
+            event.details.get("status") in DONE_STATUSES or event.details.get("status_detail") in DONE_DETAILS
+        ):
+            break
+    return client.sessions.get(session_id)
+
+
+def _poll(client: Client, session_id: str, interval: float, json_: bool) -> SessionResponse:
+    seen: set[str] = set()
+    cursor: str | None = None
+    while True:
+        # Status first, messages second: a message written before the session stopped is never missed.
+        session = client.sessions.get(session_id)
+        new, cursor = _new_messages(client, session_id, cursor, seen)
+        for message in new:
+            _print_message(message, json_)
+        if _done(session):
+            return session
+        time.sleep(interval)
+
+
+OUTPUT_LINES = 5
+DIFF_LINES = 10
+
+
+def _print_event(event: SessionEvent, json_: bool) -> None:
+    """One event as a few readable lines: a command with the head of its output, an edit with its diff."""
+    if json_:
+        print_json_line(event.to_json_dict())
+        return
+    when = _clock(event.created_at)
+    details = event.details
+    kind = event.event_type
+    if kind in ("devin_message", "user_message") and "message" in details:
+        source = "devin" if kind == "devin_message" else "user"
+        typer.echo(f"[{when}] {source}: " + str(details["message"]).replace("\n", "\n    "))
+    elif kind == "command_run" and "command" in details:
+        typer.echo(f"[{when}] $ {details['command']}")
+        _indented(str(details.get("output") or "").splitlines(), OUTPUT_LINES, "| ")
+        typer.echo(f"    → {_outcome(details)}")
+    elif kind.startswith("file_") and details.get("diff"):
+        typer.echo(f"[{when}] {event.summary}")
+        lines = [line for line in str(details["diff"]).splitlines() if not line.startswith(("---", "+++"))]
+        _indented(lines, DIFF_LINES, "")
+    elif kind == "status_changed" and "status" in details:
+        detail = f"/{details['status_detail']}" if details.get("status_detail") else ""
+        typer.echo(f"[{when}] status: {details['status']}{detail}")
+    else:
+        typer.echo(f"[{when}] {event.summary or kind}")
+
+
+def _indented(lines: list[str], limit: int, prefix: str) -> None:
+    for line in lines[:limit]:
+        typer.echo(f"    {prefix}{line}")
+    if len(lines) > limit:
+        typer.echo(f"    {prefix}… {len(lines) - limit} more lines")
+
+
+def _outcome(details: dict[str, object]) -> str:
+    if details.get("timed_out"):
+        status = "timed out"
+    elif details.get("cancelled"):
+        status = "stopped"
+    else:
+        status = f"exit {details.get('exit_code')}"
+    duration = details.get("duration_s")
+    return f"{status} in {duration:.1f} s" if isinstance(duration, int | float) else status
+
+
+def _clock(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch).astimezone().strftime("%H:%M:%S")
+
+
+EVENT_COLUMNS = [
+    ("TIME", lambda e: timestamp(e["created_at"])),
+    ("TYPE", lambda e: e["event_type"]),
+    ("SUMMARY", lambda e: e.get("summary")),
+]
+
+
+@app.command()
+def events(
+    session_id: SessionId,
+    event_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only events of this type (repeatable).")
+    ] = None,
+    json_: Annotated[bool, typer.Option("--json", help="A JSON array of the events, with their details.")] = False,
+) -> None:
+    """Show everything that happened in a session, oldest first (commands, edits, messages, status changes)."""
+    with connect() as client:
+        items = [e.to_json_dict() for e in client.sessions.iter_events(session_id, first=200, event_types=event_type)]
+    if json_:
+        print_json(items)
+    else:
+        print_table(items, EVENT_COLUMNS)
 
 
 def _new_messages(
@@ -215,7 +324,7 @@ def _print_message(message: SessionMessage, json_: bool) -> None:
     if json_:
         print_json_line(message.to_json_dict())
         return
-    when = datetime.fromtimestamp(message.created_at).astimezone().strftime("%H:%M:%S")
+    when = _clock(message.created_at)
     body = message.message.replace("\n", "\n    ")
     typer.echo(f"[{when}] {message.source}: {body}")
 

@@ -79,7 +79,12 @@ async def build(
     if playbook is not None:
         parts.append(f"\n## Playbook: {playbook.title}\nFollow this playbook:\n{playbook.body}")
         events.append(
-            EventSpec("playbook_used", Category.PLAYBOOK, f"playbook {playbook.title}", {"playbook_id": playbook.id})
+            EventSpec(
+                "playbook_used",
+                Category.PLAYBOOK,
+                f"playbook {playbook.title}",
+                {"playbook_id": playbook.id, "title": playbook.title},
+            )
         )
     if instructions:
         parts.append("\n## Instructions from the repositories\nThe repositories' own instructions for agents:")
@@ -104,7 +109,12 @@ async def build(
         for note in notes.given:
             parts.append(f"\n### {note.name}\n{note.body}")
             events.append(
-                EventSpec("knowledge_used", Category.KNOWLEDGE, f"note {note.name}", {"note_id": note.note_id})
+                EventSpec(
+                    "knowledge_used",
+                    Category.KNOWLEDGE,
+                    f"note {note.name}",
+                    {"note_id": note.note_id, "name": note.name},
+                )
             )
     if notes.index:
         parts.append(_index(notes.index))

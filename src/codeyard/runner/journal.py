@@ -64,7 +64,10 @@ class DbJournal:
         say: str | None = None,
         usage: Usage | None = None,
     ) -> StepState:
-        specs = [EventSpec(e.event_type, _category(e.category), self.redact(e.summary), e.data) for e in events]
+        specs = [
+            EventSpec(e.event_type, _category(e.category), self.redact(e.summary), _redacted(e.data, self.redact))
+            for e in events
+        ]
         control = await self.runs.record(
             self.session_id,
             self.runner_id,

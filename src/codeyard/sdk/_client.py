@@ -5,7 +5,9 @@ only differ in `_send` (blocking vs awaited) and in the resource classes they ha
 """
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -64,6 +66,23 @@ class _BaseClient:
             headers=self._options.headers(call),
             timeout=self._options.timeout,
         )
+
+    def _stream_request(
+        self, http: httpx2.Client | httpx2.AsyncClient, call: Call[Any], last_event_id: str | None, read: float | None
+    ) -> httpx2.Request:
+        """A request for an event stream: resuming after `last_event_id`, reading for at most `read` seconds."""
+        request = self._build_request(http, call)
+        request.headers["Accept"] = "text/event-stream"
+        if last_event_id is not None:
+            request.headers["Last-Event-ID"] = last_event_id
+        base = self._options.timeout
+        timeout = base if isinstance(base, httpx2.Timeout) else httpx2.Timeout(base)
+        if read is not None:
+            limited = httpx2.Timeout(
+                connect=timeout.connect, read=min(read, timeout.read or read), write=timeout.write, pool=timeout.pool
+            )
+            request.extensions["timeout"] = limited.as_dict()
+        return request
 
     def _retry_delay(self, call: Call[Any], response: httpx2.Response, attempt: int) -> float | None:
         if response.is_success or response.is_redirect:
@@ -196,6 +215,24 @@ class Client(_BaseClient):
             call, response = follow, self._send(follow)
         return self._finish(call, response)
 
+    @contextlib.contextmanager
+    def _open_stream(
+        self, call: Call[Any], last_event_id: str | None, read_timeout: float | None
+    ) -> Iterator[Iterator[str]]:
+        """The lines of an event stream (see `codeyard.sdk._streaming`); a non-2xx answer raises its status error."""
+        request = self._stream_request(self._http, call, last_event_id, read_timeout)
+        try:
+            response = self._http.send(request, stream=True)
+        except httpx2.RequestError as exc:
+            raise _connection_error(exc) from exc
+        try:
+            if not response.is_success:
+                response.read()
+                raise status_error(response)
+            yield response.iter_lines()
+        finally:
+            response.close()
+
     def _send(self, call: Call[Any]) -> httpx2.Response:
         attempt = 0
         while True:
@@ -284,6 +321,24 @@ class AsyncClient(_BaseClient):
                 break
             call, response = follow, await self._send(follow)
         return self._finish(call, response)
+
+    @contextlib.asynccontextmanager
+    async def _open_stream(
+        self, call: Call[Any], last_event_id: str | None, read_timeout: float | None
+    ) -> AsyncIterator[AsyncIterator[str]]:
+        """The lines of an event stream (see `codeyard.sdk._streaming`); a non-2xx answer raises its status error."""
+        request = self._stream_request(self._http, call, last_event_id, read_timeout)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx2.RequestError as exc:
+            raise _connection_error(exc) from exc
+        try:
+            if not response.is_success:
+                await response.aread()
+                raise status_error(response)
+            yield response.aiter_lines()
+        finally:
+            await response.aclose()
 
     async def _send(self, call: Call[Any]) -> httpx2.Response:
         attempt = 0

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Generic, NotRequired, TypedDict, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
 
@@ -102,6 +102,8 @@ class SessionEvent(APIModel):
     created_at: int
     direction: str | None = None
     summary: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    """What happened: command, exit_code, output; path, diff; message; status, status_detail (codeyard only)."""
 
 
 class SessionAttachment(APIModel):

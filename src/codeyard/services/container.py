@@ -7,6 +7,7 @@ from codeyard.services.clock import Clock, system_clock
 from codeyard.services.consumption import Consumption
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher, PollingDispatcher
+from codeyard.services.feed import EventFeed
 from codeyard.services.git_connections import GitConnections
 from codeyard.services.identity import Identity
 from codeyard.services.insights import Insights
@@ -20,6 +21,7 @@ from codeyard.services.schedule_runs import ScheduleRuns
 from codeyard.services.schedules import Schedules
 from codeyard.services.secrets import Secrets
 from codeyard.services.sessions import Sessions
+from codeyard.services.webhooks import Webhooks
 from codeyard.storage.db import Database
 
 
@@ -56,6 +58,17 @@ class Services:
         self.insights = Insights(db, clock)
         self.org_tags = OrgTags(db)
         self.metrics = Metrics(db)
+        self.webhooks = Webhooks(
+            db,
+            self.vault,
+            clock,
+            allow_private=settings.webhook_allow_private,
+            retry_window=settings.webhook_retry_window,
+        )
+        self.sessions.detail_chars = self.runs.detail_chars = settings.event_details_max_chars
+        self.event_feed = EventFeed(
+            db, poll_interval=settings.stream_poll_interval, queue_size=settings.stream_queue_size
+        )
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Wire the process's runner in after it was built from these services."""

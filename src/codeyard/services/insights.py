@@ -87,11 +87,11 @@ def _metrics(row: AgentSessionRow, messages: Sequence[MessageRow], events: Seque
             steps += 1
         if event.event_type == "command_run":
             commands += 1
-            exit_code = event.data.get("exit_code") if isinstance(event.data, dict) else None
-            if exit_code not in (0, None) or (isinstance(event.data, dict) and event.data.get("timed_out")):
+            exit_code = event.details.get("exit_code") if isinstance(event.details, dict) else None
+            if exit_code not in (0, None) or (isinstance(event.details, dict) and event.details.get("timed_out")):
                 failed += 1
         elif event.event_type in _EDIT_TYPES:
-            path = event.data.get("path") if isinstance(event.data, dict) else None
+            path = event.details.get("path") if isinstance(event.details, dict) else None
             if not isinstance(path, str):
                 match = _SHOWN_PATH.match(event.summary)
                 path = match.group(1) if match else event.summary

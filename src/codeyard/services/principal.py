@@ -30,6 +30,7 @@ class Permission(StrEnum):
     MANAGE_BILLING = "ManageBilling"
     VIEW_MEMBERSHIP = "ViewOrgMembership"
     VIEW_METRICS = "ViewOrgMetrics"
+    MANAGE_WEBHOOKS = "ManageOrgWebhooks"
 
 
 _MEMBER = frozenset(
@@ -52,6 +53,7 @@ _ORG_ADMIN = _MEMBER | {
     Permission.MANAGE_BILLING,
     Permission.VIEW_MEMBERSHIP,
     Permission.VIEW_METRICS,
+    Permission.MANAGE_WEBHOOKS,
 }
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ENTERPRISE_ADMIN: frozenset(Permission),

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from codeyard.domain.ids import new_id
+from codeyard.services import outbox
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.events import Category, add_event
 from codeyard.storage.db import Database
@@ -151,3 +152,4 @@ class PullRequests:
         if session is not None:
             session.pull_requests = [{"pr_url": r.url, "pr_state": r.state} for r in rows]
             session.updated_at = now
+            outbox.enqueue(s, session.org_id, outbox.SESSION_PULL_REQUEST, outbox.session_data(session), now=now)

@@ -17,11 +17,12 @@ from codeyard.domain.ids import new_id
 from codeyard.domain.lifecycle import SessionState, SessionStatus, StatusDetail, TransitionError
 from codeyard.domain.queue import fair_order
 from codeyard.errors import ConflictError, NotFoundError
+from codeyard.services import outbox
 from codeyard.services.attachments import Attachments
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.consumption import record_usage
 from codeyard.services.crypto import Vault
-from codeyard.services.events import Category, add_event
+from codeyard.services.events import DEFAULT_DETAIL_CHARS, Category, add_event, clip_details
 from codeyard.services.sessions import apply_state, state_of
 from codeyard.storage.db import Database
 from codeyard.storage.tables import AgentSessionRow, Attachment, EventRow, HistoryRow, MessageRow
@@ -58,6 +59,8 @@ class Runs:
         self.vault = vault
         self.attachments = attachments
         self.clock = clock
+        self.detail_chars = DEFAULT_DETAIL_CHARS
+        """Longest string kept whole in an event's details (set from the settings by the container)."""
 
     # -- claiming ----------------------------------------------------------------------------------------
     def _runnable(self, now: float) -> Any:
@@ -120,8 +123,9 @@ class Runs:
                         row.id,
                         "runner_lost",
                         Category.LIFECYCLE,
-                        "the previous runner stopped; continuing from the stored history",
+                        f"the server restarted; resumed at step {row.history_length}",
                         now=now,
+                        data={"resumed_at_step": row.history_length, "previous_runner": row.claimed_by},
                     )
                 if state.status != S.RUNNING:  # running/working unclaimed: a reply arrived while it waited
                     apply_state(s, row, state.claim(), now)
@@ -319,6 +323,7 @@ class Runs:
         """
         now = self.clock()
         t = AgentSessionRow
+        limit = self.detail_chars
         pending = (
             select(func.count())
             .select_from(MessageRow)
@@ -349,11 +354,14 @@ class Runs:
                         for i, item in enumerate(items)
                     ],
                 )
-            event_rows = [_event_row(session_id, ev.event_type, ev.category, ev.summary, ev.data, now) for ev in events]
+            event_rows = [
+                _event_row(session_id, ev.event_type, ev.category, ev.summary, ev.data, now, limit) for ev in events
+            ]
             if devin_message is not None:
+                message_id = new_id("event")
                 conn.execute(
                     insert(MessageRow).values(
-                        id=new_id("event"),
+                        id=message_id,
                         session_id=session_id,
                         source="devin",
                         message=devin_message,
@@ -362,8 +370,18 @@ class Runs:
                     )
                 )
                 event_rows.append(
-                    _event_row(session_id, "devin_message", Category.MESSAGE, _summary(devin_message), None, now)
+                    _event_row(
+                        session_id,
+                        "devin_message",
+                        Category.MESSAGE,
+                        _summary(devin_message),
+                        {"message": devin_message},
+                        now,
+                        limit,
+                    )
                 )
+                data = outbox.message_data(session_id, None, message_id, "devin", devin_message, now)
+                outbox.enqueue_core(conn, session_id, outbox.SESSION_MESSAGE, data, now=now)
             if event_rows:
                 conn.execute(insert(EventRow), event_rows)
             return held
@@ -473,11 +491,11 @@ class Runs:
             if change in ("finish", "ask_user") and await self._pending(s, session_id):
                 # The user wrote while the model was answering: stay runnable, so the next turn reads it.
                 new = SessionState(S.RUNNING, D.WORKING, state.is_archived)
-            apply_state(s, row, new, now)
-            if message is not None:
+            if message is not None:  # before the status change: a stream ends after a final status
+                message_id = new_id("event")
                 s.add(
                     MessageRow(
-                        id=new_id("event"),
+                        id=message_id,
                         session_id=session_id,
                         source="devin",
                         message=message,
@@ -485,7 +503,20 @@ class Runs:
                         created_at=now,
                     )
                 )
-                add_event(s, session_id, "devin_message", Category.MESSAGE, _summary(message), now=now)
+                add_event(
+                    s,
+                    session_id,
+                    "devin_message",
+                    Category.MESSAGE,
+                    _summary(message),
+                    now=now,
+                    data={"message": message},
+                    limit=self.detail_chars,
+                )
+                data = outbox.message_data(session_id, row.org_id, message_id, "devin", message, now)
+                outbox.enqueue(s, row.org_id, outbox.SESSION_MESSAGE, data, now=now)
+                await s.flush()  # the ORM would otherwise insert the status event first
+            apply_state(s, row, new, now)
             if error is not None:
                 row.error_message = error
             if new.detail == D.WAITING_FOR_USER:
@@ -543,7 +574,13 @@ class Runs:
 
 
 def _event_row(
-    session_id: str, event_type: str, category: Category, summary: str, data: dict[str, Any] | None, now: float
+    session_id: str,
+    event_type: str,
+    category: Category,
+    summary: str,
+    data: dict[str, Any] | None,
+    now: float,
+    limit: int = DEFAULT_DETAIL_CHARS,
 ) -> dict[str, Any]:
     return {
         "id": new_id("event"),
@@ -552,7 +589,7 @@ def _event_row(
         "category": category.value,
         "direction": "outgoing",
         "summary": summary[:2000],
-        "data": data or {},
+        "details": clip_details(data, limit),
         "created_at": now,
     }
 

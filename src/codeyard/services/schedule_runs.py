@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeyard.domain.lifecycle import SessionStatus, StatusDetail
 from codeyard.errors import CodeyardError
+from codeyard.services import outbox
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.principal import Principal, Role
 from codeyard.services.schedules import (
@@ -349,6 +350,8 @@ class ScheduleRuns:
                     if outcome is None:
                         report.duplicates.append((ticket, session_id))
                     continue
+                kind = "session_created" if outcome is None else "message_delivered"
+                outbox.enqueue(s, ticket.org_id, outbox.SCHEDULE_FIRED, _fired(ticket, kind, session_id), now=now)
                 values: dict[str, Any] = {"last_executed_at": now}
                 if outcome is None:
                     report.sessions.append(session_id)
@@ -358,7 +361,9 @@ class ScheduleRuns:
                 await s.execute(update(Schedule).where(Schedule.id == ticket.schedule_id).values(**values))
             for ticket, message in failed:
                 report.failures.append(message)
-                await self._fail_run(s, ticket.run_pk, ticket.schedule_id, message, now, executed=True)
+                if await self._fail_run(s, ticket.run_pk, ticket.schedule_id, message, now, executed=True):
+                    data = _fired(ticket, "failed", None) | {"error": message}
+                    outbox.enqueue(s, ticket.org_id, outbox.SCHEDULE_FIRED, data, now=now)
 
     async def _fail_run(
         self, s: AsyncSession, run_pk: int, schedule_id: str, message: str, when: float, *, executed: bool
@@ -518,3 +523,15 @@ def _failure(ticket: Ticket, exc: CodeyardError) -> str:
     if ticket.target_devin_id:
         return f"could not send the prompt to session {ticket.target_devin_id}: {exc.detail}"
     return f"could not start a session: {exc.detail}"
+
+
+def _fired(ticket: Ticket, outcome: str, session_id: str | None) -> dict[str, Any]:
+    """A schedule run as the ``schedule.fired`` webhook's ``data``."""
+    return {
+        "schedule_id": ticket.schedule_id,
+        "org_id": ticket.org_id,
+        "name": ticket.name,
+        "due_at": to_datetime(ticket.due_at).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "outcome": outcome,
+        "session_id": session_id,
+    }

@@ -17,12 +17,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from codeyard.domain.ids import new_id, new_session_id, normalize_session_id
 from codeyard.domain.lifecycle import RUNNABLE, SessionState, SessionStatus, StatusDetail, TransitionError
 from codeyard.domain.queue import fair_order
-from codeyard.errors import FieldError, InvalidTransitionError, NotFoundError
+from codeyard.errors import BadRequestError, FieldError, InvalidTransitionError, NotFoundError
+from codeyard.services import outbox
 from codeyard.services.attachments import ATTACHMENT_LINE, Attachments, attachment_line_urls
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher
-from codeyard.services.events import Category, add_event
+from codeyard.services.events import DEFAULT_DETAIL_CHARS, Category, add_event
 from codeyard.services.org_tags import apply_allowed_tags
 from codeyard.services.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
 from codeyard.services.principal import Principal
@@ -39,6 +40,8 @@ from codeyard.storage.tables import (
 )
 
 Row = TypeVar("Row", MessageRow, EventRow)
+START = "0"
+"""The ``Last-Event-ID`` before a stream's first event."""
 
 MACRO = re.compile(r"(?<![\w!-])(![A-Za-z0-9_-]{1,63})(?![\w-])")
 """A playbook macro in a prompt (the format of ``services.playbooks.MACRO_FORMAT``), e.g. ``!deploy``."""
@@ -119,6 +122,8 @@ def apply_state(s: AsyncSession, row: AgentSessionRow, new: SessionState, now: f
             now=now,
             data={"status": new.status.value, "status_detail": new.detail and new.detail.value},
         )
+        data = outbox.session_data(row) | {"previous_status": old.status.value, "previous_status_detail": old.detail}
+        outbox.enqueue(s, row.org_id, outbox.SESSION_STATUS_CHANGED, data, now=now)
 
 
 class Sessions:
@@ -130,6 +135,8 @@ class Sessions:
         self.attachments = attachments
         self.dispatcher = dispatcher
         self.clock = clock
+        self.detail_chars = DEFAULT_DETAIL_CHARS
+        """Longest string kept whole in an event's details (set from the settings by the container)."""
 
     # -- create ----------------------------------------------------------------------------------------
     async def create(self, principal: Principal, org_id: str, spec: NewSession) -> AgentSessionRow:
@@ -169,9 +176,10 @@ class Sessions:
             s.add(row)
             await s.flush()
             self._set_labels(s, row)
+            prompt_id = new_id("event")
             s.add(
                 MessageRow(
-                    id=new_id("event"),
+                    id=prompt_id,
                     session_id=session_id,
                     source="user",
                     message=spec.prompt,
@@ -179,6 +187,9 @@ class Sessions:
                     created_at=now,
                 )
             )
+            outbox.enqueue(s, org_id, outbox.SESSION_CREATED, outbox.session_data(row), now=now)
+            data = outbox.message_data(session_id, org_id, prompt_id, "user", spec.prompt, now)
+            outbox.enqueue(s, org_id, outbox.SESSION_MESSAGE, data, now=now)
             add_event(
                 s,
                 session_id,
@@ -187,8 +198,19 @@ class Sessions:
                 f"session created ({spec.origin})",
                 now=now,
                 incoming=True,
+                data={"origin": spec.origin, "title": row.title},
             )
-            add_event(s, session_id, "user_message", Category.MESSAGE, _summary(spec.prompt), now=now, incoming=True)
+            add_event(
+                s,
+                session_id,
+                "user_message",
+                Category.MESSAGE,
+                _summary(spec.prompt),
+                now=now,
+                incoming=True,
+                data={"message": spec.prompt},
+                limit=self.detail_chars,
+            )
             await self.attachments.link(s, session_id, files, "user")
         await self.dispatcher.session_ready(session_id)
         return row
@@ -357,9 +379,10 @@ class Sessions:
             urls = [*attachment_urls, *attachment_line_urls(message)]
             files = await self.attachments.resolve_urls(s, org_id, urls, "attachment_urls")
             await self.attachments.link(s, row.id, files, "user")
+            message_id = new_id("event")
             s.add(
                 MessageRow(
-                    id=new_id("event"),
+                    id=message_id,
                     session_id=row.id,
                     source="user",
                     message=message,
@@ -367,7 +390,19 @@ class Sessions:
                     created_at=now,
                 )
             )
-            add_event(s, row.id, "user_message", Category.MESSAGE, _summary(message), now=now, incoming=True)
+            data = outbox.message_data(row.id, org_id, message_id, "user", message, now)
+            outbox.enqueue(s, org_id, outbox.SESSION_MESSAGE, data, now=now)
+            add_event(
+                s,
+                row.id,
+                "user_message",
+                Category.MESSAGE,
+                _summary(message),
+                now=now,
+                incoming=True,
+                data={"message": message},
+                limit=self.detail_chars,
+            )
             if new_state.status == SessionStatus.RESUMING:
                 row.claimed_by = None
                 row.lease_until = None
@@ -425,6 +460,57 @@ class Sessions:
         if created_before is not None:
             conditions.append(EventRow.created_at <= created_before)
         return await self._oldest_first(org_id, session_id, EventRow, conditions, after, first)
+
+    # -- streams (contract §10) ------------------------------------------------------------------------
+    async def stream_cursor(
+        self, org_id: str, session_id: str | None, last_event_id: str | None
+    ) -> tuple[int, str | None]:
+        """Where a stream starts, as ``(pk, event id)``: after ``last_event_id`` (an event of the session, or of the
+        org; ``0`` means before the first one), else at the session's first event, or, for the org stream, after
+        the org's newest event (``0`` when it has none)."""
+
+        def read(s: Session) -> tuple[int, str]:
+            query = select(EventRow.pk, EventRow.id)
+            if session_id is not None:
+                query = query.where(EventRow.session_id == session_id)
+            else:
+                query = query.join(AgentSessionRow, AgentSessionRow.id == EventRow.session_id).where(
+                    AgentSessionRow.org_id == org_id
+                )
+            if last_event_id == START:
+                return 0, START
+            if last_event_id:
+                found = s.execute(query.where(EventRow.id == last_event_id[:64])).first()
+                if found is None:
+                    raise BadRequestError("Last-Event-ID names no event of this stream")
+                return int(found.pk), found.id
+            if session_id is not None:
+                return 0, START
+            newest = s.execute(query.order_by(EventRow.pk.desc()).limit(1)).first()
+            return (int(newest.pk), newest.id) if newest is not None else (0, START)
+
+        return await self.db.read_batch(read)
+
+    async def events_after(self, org_id: str, session_id: str | None, after_pk: int, limit: int) -> list[EventRow]:
+        """Up to ``limit`` events of the session (or the org) after ``after_pk``, oldest first: a stream's replay."""
+        query = select(EventRow).where(EventRow.pk > after_pk)
+        if session_id is not None:
+            query = query.where(EventRow.session_id == session_id)
+        else:
+            query = query.join(AgentSessionRow, AgentSessionRow.id == EventRow.session_id).where(
+                AgentSessionRow.org_id == org_id
+            )
+        final = query.order_by(EventRow.pk).limit(limit)
+        return await self.db.read_batch(lambda s: list(s.scalars(final)))
+
+    async def status_of(self, session_id: str) -> tuple[str, str | None]:
+        def read(s: Session) -> tuple[str, str | None]:
+            row = s.execute(
+                select(AgentSessionRow.status, AgentSessionRow.status_detail).where(AgentSessionRow.id == session_id)
+            ).first()
+            return ("exit", None) if row is None else (row.status, row.status_detail)
+
+        return await self.db.read_batch(read)
 
     # -- tags ------------------------------------------------------------------------------------------
     async def set_tags(self, org_id: str, session_id: str, tags: Sequence[str], *, append: bool) -> list[str]:

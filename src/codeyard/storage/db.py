@@ -44,6 +44,9 @@ class Database:
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._batch_engine: Engine | None = None
         self._snapshot_engine: Engine | None = None
+        self.commit_listeners: list[Callable[[], None]] = []
+        """Called on the event loop after each write transaction of this process commits (the event feed's
+        wake-up); they must be cheap and must not raise."""
 
     @staticmethod
     def _sqlite_engine(url: str, begin: str, echo: bool) -> AsyncEngine:
@@ -73,11 +76,16 @@ class Database:
             if self._write_lock is None:
                 async with self._writer() as session, session.begin():
                     yield session
-                return
-            async with self._write_lock, self._writer() as session, session.begin():
-                yield session
+            else:
+                async with self._write_lock, self._writer() as session, session.begin():
+                    yield session
         except IntegrityError as exc:
             raise ConflictError("that conflicts with an existing resource") from exc
+        self._committed()
+
+    def _committed(self) -> None:
+        for listener in self.commit_listeners:
+            listener()
 
     async def write_batch(self, work: Callable[[Connection], T]) -> T:
         """Run ``work`` in one write transaction on a worker thread, with one thread hop for all its statements.
@@ -86,9 +94,12 @@ class Database:
         the commit and the pool's reset each cost a hop between the event loop and the driver's thread.
         """
         if self._write_lock is None:
-            return await asyncio.to_thread(self._run_batch, work)
-        async with self._write_lock:
-            return await asyncio.to_thread(self._run_batch, work)
+            result = await asyncio.to_thread(self._run_batch, work)
+        else:
+            async with self._write_lock:
+                result = await asyncio.to_thread(self._run_batch, work)
+        self._committed()
+        return result
 
     async def read_batch(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in one read-only snapshot on a worker thread: the hot API reads (authentication, a session,

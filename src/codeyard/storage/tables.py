@@ -154,7 +154,9 @@ class EventRow(Base):
     category: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(16))
     summary: Mapped[str] = mapped_column(Text)
-    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """What happened, for ``GET …/events`` and the streams (command, exit code, output excerpt, path, diff excerpt,
+    status); redacted and cut before it is stored. ``pk`` orders events and is the streams' resume cursor."""
     created_at: Mapped[float] = mapped_column(Float)
 
 
@@ -409,3 +411,65 @@ class OrgTag(Base):
     org_id: Mapped[str] = mapped_column(String(64))
     tag: Mapped[str] = mapped_column(String(256))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Webhook(Base):
+    """A target that gets signed deliveries of an org's events (contract §10)."""
+
+    __tablename__ = "webhooks"
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    org_id: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    event_types: Mapped[list[Any] | None] = mapped_column(JsonType)
+    """The webhook types it wants; ``None`` means all of them."""
+    description: Mapped[str | None] = mapped_column(Text)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    """The ``whsec_…`` signing secret, encrypted with the server's secret key."""
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class WebhookMessage(Base):
+    """The outbox: one row per webhook-worthy happening, written in the transaction that caused it.
+
+    The deliverer fans each new row out to the org's matching webhooks (``dispatched_at`` set) as deliveries."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (Index("ix_webhook_outbox_pending", "dispatched_at", "pk"),)
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    """The Standard Webhooks message id (``webhook-id`` header), the same on every retry and every target."""
+    org_id: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    """The delivery body ``{type, timestamp, data}``."""
+    created_at: Mapped[float] = mapped_column(Float)
+    dispatched_at: Mapped[float | None] = mapped_column(Float)
+
+
+class WebhookDelivery(Base):
+    """One message to one webhook: its attempts, the last answer, when it is tried next."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "message_id"),
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    )
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), unique=True)
+    webhook_id: Mapped[str] = mapped_column(String(64), ForeignKey("webhooks.id"))
+    message_id: Mapped[str] = mapped_column(String(64), ForeignKey("webhook_outbox.id"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    """``pending`` (to be tried at ``next_attempt_at``), ``succeeded`` or ``failed`` (retries exhausted)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    lease_until: Mapped[float | None] = mapped_column(Float)
+    """While a deliverer is sending it; another deliverer takes it over after this time."""
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_attempt_at: Mapped[float | None] = mapped_column(Float)
+    delivered_at: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[float] = mapped_column(Float)

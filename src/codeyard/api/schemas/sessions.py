@@ -193,6 +193,11 @@ class EventResponse(BaseModel):
     direction: Literal["incoming", "outgoing"]
     summary: str
     created_at: int
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What happened (our extension): command, exit code, output excerpt, file path, diff excerpt, "
+        "message, or the new status; redacted and cut (`truncated` lists the cut fields).",
+    )
 
 
 class TagsBody(Request):

@@ -4,16 +4,17 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Protocol, TypeVar
 
 from codeyard.sdk._request import Call, next_page
+from codeyard.sdk._streaming import AsyncStreamer, SyncStreamer
 from codeyard.sdk.types import Page
 
 T = TypeVar("T")
 
 
-class SyncExecutor(Protocol):
+class SyncExecutor(SyncStreamer, Protocol):
     def _execute(self, call: Call[T]) -> T: ...
 
 
-class AsyncExecutor(Protocol):
+class AsyncExecutor(AsyncStreamer, Protocol):
     async def _execute(self, call: Call[T]) -> T: ...
 
 

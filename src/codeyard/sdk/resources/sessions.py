@@ -4,6 +4,7 @@ import builtins
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Unpack
 
+from codeyard.sdk import _streaming
 from codeyard.sdk._request import (
     NOT_GIVEN,
     Call,
@@ -16,6 +17,7 @@ from codeyard.sdk._request import (
     query,
     tag_list,
 )
+from codeyard.sdk._streaming import Until, condition, stream_call
 from codeyard.sdk.resources._base import AsyncResource, SyncResource
 from codeyard.sdk.types import (
     EventFilters,
@@ -128,10 +130,13 @@ class Sessions(SyncResource):
         session_secrets: Sequence[SessionSecret] | None = None,
         max_acu_limit: float | None = None,
         structured_output_schema: Mapping[str, Any] | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = None,
         **extra: Any,
     ) -> SessionResponse:
         """Start a session. `knowledge_ids`/`secret_ids`: omitted or None = all, `[]` = none.
 
+        `wait=True` returns only once the agent needs nothing more (see `wait`), with the session as it is then.
         `extra` passes other `SessionCreateRequest` fields through (`platform`, `devin_mode`, ...).
         """
         fields = {
@@ -147,7 +152,8 @@ class Sessions(SyncResource):
             "max_acu_limit": max_acu_limit,
             "structured_output_schema": structured_output_schema,
         }
-        return self._run(_create(fields, extra))
+        session = self._run(_create(fields, extra))
+        return self.wait(session.session_id, timeout=wait_timeout) if wait else session
 
     def get(self, devin_id: str) -> SessionResponse:
         return self._run(_get(devin_id))
@@ -187,6 +193,38 @@ class Sessions(SyncResource):
         self, devin_id: str, *, first: int | None = None, **filters: Unpack[EventFilters]
     ) -> Iterator[SessionEvent]:
         return self._iterate(_events(devin_id, None, first, filters))
+
+    def stream(
+        self, devin_id: str, *, last_event_id: str | None = None, max_reconnects: int = 5, timeout: float | None = None
+    ) -> Iterator[SessionEvent]:
+        """Every event of the session as it happens (each command, its output, file edits, messages, status
+        changes), from the first one or after `last_event_id`; ends after a final status (`exit`, `error`,
+        `suspended`). A dropped connection is resumed with `Last-Event-ID`: no event is lost or repeated."""
+        return _streaming.follow(
+            self._client,
+            stream_call(devin_id),
+            last_event_id=last_event_id,
+            max_reconnects=max_reconnects,
+            timeout=timeout,
+        )
+
+    def wait(self, devin_id: str, *, until: Until = None, timeout: float | None = None) -> SessionResponse:
+        """Block until `until` holds for the session (default: it finished, stopped, or waits for the user), or
+        until it stops without it holding; returns the session then. Raises `APITimeoutError` after `timeout` s.
+
+        `until` is a status or status detail (`"finished"`, `"waiting_for_user"`, `"error"`), several of them, or a
+        predicate on the `SessionResponse`. It follows the live stream, so it returns as soon as the status changes.
+        """
+        check = condition(until)
+        session = self.get(devin_id)
+        if check(session):
+            return session
+        for event in self.stream(devin_id, timeout=timeout):
+            if event.event_type == "status_changed":
+                session = self.get(devin_id)
+                if check(session):
+                    return session
+        return self.get(devin_id)
 
     def attachments(self, devin_id: str) -> builtins.list[SessionAttachment]:
         """The files of the session, uploaded by the user or attached by the agent."""
@@ -239,10 +277,13 @@ class AsyncSessions(AsyncResource):
         session_secrets: Sequence[SessionSecret] | None = None,
         max_acu_limit: float | None = None,
         structured_output_schema: Mapping[str, Any] | None = None,
+        wait: bool = False,
+        wait_timeout: float | None = None,
         **extra: Any,
     ) -> SessionResponse:
         """Start a session. `knowledge_ids`/`secret_ids`: omitted or None = all, `[]` = none.
 
+        `wait=True` returns only once the agent needs nothing more (see `wait`), with the session as it is then.
         `extra` passes other `SessionCreateRequest` fields through (`platform`, `devin_mode`, ...).
         """
         fields = {
@@ -258,7 +299,8 @@ class AsyncSessions(AsyncResource):
             "max_acu_limit": max_acu_limit,
             "structured_output_schema": structured_output_schema,
         }
-        return await self._run(_create(fields, extra))
+        session = await self._run(_create(fields, extra))
+        return await self.wait(session.session_id, timeout=wait_timeout) if wait else session
 
     async def get(self, devin_id: str) -> SessionResponse:
         return await self._run(_get(devin_id))
@@ -302,6 +344,31 @@ class AsyncSessions(AsyncResource):
         self, devin_id: str, *, first: int | None = None, **filters: Unpack[EventFilters]
     ) -> AsyncIterator[SessionEvent]:
         return self._iterate(_events(devin_id, None, first, filters))
+
+    def stream(
+        self, devin_id: str, *, last_event_id: str | None = None, max_reconnects: int = 5, timeout: float | None = None
+    ) -> AsyncIterator[SessionEvent]:
+        """Every event of the session as it happens (see `Sessions.stream`), resuming after a dropped connection."""
+        return _streaming.afollow(
+            self._client,
+            stream_call(devin_id),
+            last_event_id=last_event_id,
+            max_reconnects=max_reconnects,
+            timeout=timeout,
+        )
+
+    async def wait(self, devin_id: str, *, until: Until = None, timeout: float | None = None) -> SessionResponse:
+        """Wait until `until` holds for the session, or it stops without it holding (see `Sessions.wait`)."""
+        check = condition(until)
+        session = await self.get(devin_id)
+        if check(session):
+            return session
+        async for event in self.stream(devin_id, timeout=timeout):
+            if event.event_type == "status_changed":
+                session = await self.get(devin_id)
+                if check(session):
+                    return session
+        return await self.get(devin_id)
 
     async def attachments(self, devin_id: str) -> builtins.list[SessionAttachment]:
         """The files of the session, uploaded by the user or attached by the agent."""

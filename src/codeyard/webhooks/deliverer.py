@@ -1,0 +1,132 @@
+"""The deliverer: fans new outbox messages out to webhooks and sends due deliveries, each in its own task.
+
+It wakes every ``poll`` seconds (or at once when ``wake()`` is called in this process), so a message written by
+another process is seen within one poll. A crash loses nothing: messages stay in the outbox until fanned out,
+and a claimed delivery whose deliverer died is taken over when its lease ends.
+"""
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import structlog
+
+from codeyard.config import Settings
+from codeyard.services import outbox
+from codeyard.services.clock import Clock, system_clock
+from codeyard.services.webhooks import Job, Webhooks
+from codeyard.webhooks.sender import Sender
+
+log = structlog.get_logger("codeyard.webhooks")
+FAN_OUT_BATCH = 500
+RETENTION = 7 * 86400.0
+"""Finished deliveries stay listed this long (seconds)."""
+PRUNE_EVERY = 3600.0
+
+
+class Deliverer:
+    def __init__(
+        self,
+        webhooks: Webhooks,
+        sender: Sender,
+        *,
+        poll: float,
+        timeout: float,
+        concurrency: int = 32,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.webhooks = webhooks
+        self.sender = sender
+        self.poll = poll
+        self.lease = timeout + 30.0
+        self.concurrency = concurrency
+        self.clock = clock
+        self.in_flight: dict[str, tuple[Job, asyncio.Task[None]]] = {}
+        self._wake = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._unsubscribe: Callable[[], None] | None = None
+        self._pruned_at = 0.0
+        self._new = False
+        """A commit in this process wrote outbox messages: the next round fans out without looking first."""
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _written(self) -> None:
+        self._new = True
+        self._wake.set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def written() -> None:  # may run on a worker thread
+            loop.call_soon_threadsafe(self._written)
+
+        self._unsubscribe = outbox.on_commit(written)
+        self._loop = asyncio.create_task(self._run(), name="webhook-deliverer")
+
+    async def stop(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+        unfinished = [job for job, task in self.in_flight.values() if not task.done()]
+        for _, task in self.in_flight.values():
+            task.cancel()
+        await asyncio.gather(*(task for _, task in self.in_flight.values()), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.webhooks.release(unfinished)
+        await self.sender.close()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhook delivery round failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll)
+            self._wake.clear()
+
+    async def round(self) -> None:
+        """Fan out what is new, then start the due deliveries this process has room for (and, once an hour,
+        forget deliveries finished more than a week ago)."""
+        if self.clock() - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = self.clock()
+            await self.webhooks.prune(RETENTION)
+        if self._new:
+            self._new, new, due = False, True, True
+        else:
+            new, due = await self.webhooks.work()
+        if not (new or due):
+            return
+        room = self.concurrency - len(self.in_flight)
+        for job in await self.webhooks.take(room, self.lease, fan_out=FAN_OUT_BATCH if new else 0):
+            task = asyncio.create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
+            self.in_flight[job.delivery_id] = (job, task)
+
+    async def _deliver(self, job: Job) -> None:
+        try:
+            outcome = await self.sender.send(job, self.clock())
+            status = await self.webhooks.record(job, outcome)
+            if status != "succeeded":
+                log.info(
+                    "webhook delivery failed",
+                    delivery=job.delivery_id,
+                    attempt=job.attempts,
+                    status=status,
+                    error=outcome.error,
+                )
+        finally:
+            self.in_flight.pop(job.delivery_id, None)
+            self._wake.set()
+
+
+def build_deliverer(settings: Settings, webhooks: Webhooks) -> Deliverer:
+    sender = Sender(timeout=settings.webhook_timeout, allow_private=settings.webhook_allow_private)
+    return Deliverer(webhooks, sender, poll=settings.webhook_poll_interval, timeout=settings.webhook_timeout)
