@@ -18,6 +18,7 @@ from codeyard.api.routes import (
     attachments,
     consumption,
     enterprise_sessions,
+    event_search,
     identity,
     insights,
     knowledge,
@@ -40,6 +41,7 @@ from codeyard.services.container import Services
 
 ORG_ROUTERS: list[APIRouter] = [
     insights.router,
+    event_search.router,
     sessions.router,
     attachments.router,
     knowledge.router,

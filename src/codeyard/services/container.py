@@ -7,6 +7,7 @@ from codeyard.services.clock import Clock, system_clock
 from codeyard.services.consumption import Consumption
 from codeyard.services.crypto import Vault
 from codeyard.services.dispatch import Dispatcher, PollingDispatcher
+from codeyard.services.event_search import EventSearch
 from codeyard.services.feed import EventFeed
 from codeyard.services.git_connections import GitConnections
 from codeyard.services.identity import Identity
@@ -58,6 +59,7 @@ class Services:
         self.insights = Insights(db, clock)
         self.org_tags = OrgTags(db)
         self.metrics = Metrics(db)
+        self.event_search = EventSearch(db)
         self.webhooks = Webhooks(
             db,
             self.vault,
