@@ -15,6 +15,7 @@ from codeyard.api.ratelimit import RateLimiter
 from codeyard.api.request_id import RequestIdMiddleware
 from codeyard.api.routes import attachments, identity, knowledge, pages, playbooks, schedules, secrets, sessions
 from codeyard.api.state import AppState
+from codeyard.api.surrogates import SurrogateGuardMiddleware
 from codeyard.config import Settings
 from codeyard.services.container import Services
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     )
     app.state.codeyard = AppState(settings, services, RateLimiter(settings.rate_limit, settings.auth_failure_limit))
     errors.install(app)
+    app.add_middleware(SurrogateGuardMiddleware)  # innermost of the three: it reads bodies BodyLimit has capped
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, upload_limit=settings.attachment_max_bytes)
     app.add_middleware(RequestIdMiddleware)
 

@@ -48,14 +48,12 @@ async def authenticate(
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> Principal:
-    address = request.client.host if request.client else "unknown"
-    await state.limiter.check_address(address)
     try:
         if credentials is None:
             raise AuthenticationError("an Authorization: Bearer <API key> header is required")
         principal = await state.services.identity.authenticate(credentials.credentials)
     except AuthenticationError:
-        await state.limiter.record_failure(address)
+        await state.limiter.record_failure(request.client.host if request.client else "unknown")
         raise
     quota = await state.limiter.hit_key(principal.api_key_id)
     response.headers["X-RateLimit-Limit"] = str(quota.limit)
