@@ -2,7 +2,7 @@
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -11,6 +11,7 @@ from codeyard import __version__
 from codeyard.api import errors
 from codeyard.api.body_limit import BodyLimitMiddleware
 from codeyard.api.deps import org_in_path
+from codeyard.api.problem_docs import add_problem_responses
 from codeyard.api.ratelimit import RateLimiter
 from codeyard.api.request_id import RequestIdMiddleware
 from codeyard.api.routes import attachments, identity, knowledge, pages, playbooks, schedules, secrets, sessions
@@ -79,6 +80,15 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
         app.include_router(router, prefix="/v3/organizations/{org_id}", dependencies=[Depends(org_in_path)])
     app.include_router(attachments.public_router)
     app.include_router(pages.router)
+
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problem_responses(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
