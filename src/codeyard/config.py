@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     scheduler_interval: float = 5.0
     runner_enabled: bool = True
     log_format: Literal["console", "json"] = "console"
+    access_log: bool = True
+    """One line per HTTP request in the server log (method, path, status, milliseconds, request id)."""
 
     @property
     def resolved_database_url(self) -> str:

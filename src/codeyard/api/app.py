@@ -71,7 +71,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     errors.install(app)
     app.add_middleware(SurrogateGuardMiddleware)  # innermost of the three: it reads bodies BodyLimit has capped
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, upload_limit=settings.attachment_max_bytes)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)
 
     app.include_router(identity.router)
     for router in ORG_ROUTERS:

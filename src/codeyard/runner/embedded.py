@@ -17,6 +17,7 @@ from codeyard.agent.model import Model, ModelError
 from codeyard.agent.providers.factory import ModelConfig, create_model
 from codeyard.config import Settings
 from codeyard.runner.session_run import SessionRun
+from codeyard.sandbox.bwrap import bwrap_problem
 from codeyard.sandbox.cgroup import pid_alive
 from codeyard.services.container import Services
 
@@ -25,6 +26,16 @@ log = structlog.get_logger("codeyard.runner")
 LEASE = 20.0
 """Seconds a runner holds a session without renewing; a dead runner's sessions are taken over after it."""
 POLL = 1.0
+
+
+def sandbox_backend(configured: str) -> str:
+    """Which sandbox the sessions of this runner get, in words for the start-up log line."""
+    if configured == "local":
+        return "local (plain subprocess, configured)"
+    problem = bwrap_problem()
+    if problem is None:
+        return "bwrap (bubblewrap)"
+    return f"local (plain subprocess: {problem})" if configured == "auto" else f"bwrap, which cannot start: {problem}"
 
 
 def model_from_settings(settings: Settings) -> tuple[Model | None, str | None]:
@@ -82,6 +93,7 @@ class EmbeddedRunner:
             runner_id=self.runner_id,
             slots=self.slots,
             model=self.settings.model or "(none configured)",
+            sandbox=await asyncio.to_thread(sandbox_backend, self.settings.sandbox_backend),
         )
 
     async def stop(self) -> None:
