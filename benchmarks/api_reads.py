@@ -2,8 +2,9 @@
 
     .venv/bin/python -m benchmarks.api_reads [--seconds 8] [--requests 4000]
 
-Starts ``codeyard serve`` (runner and scheduler off, a rate limit no run can reach) and a bare Starlette JSON
-endpoint under uvicorn configured the same way (one worker, same host), creates a session with some messages,
+Starts ``codeyard serve`` (runner and scheduler off, access log off, a rate limit no run can reach) and a bare
+Starlette JSON endpoint under uvicorn configured the same way (one worker, same host, httptools and uvloop, no access
+log), creates a session with some messages,
 then measures GET session, GET messages and the bare endpoint at 1, 16 and 64 concurrent clients. Each cell
 stops after ``--requests`` requests or ``--seconds`` seconds, whichever comes first; loopback only. Prints a
 markdown table whose ratios compare each codeyard read with the bare endpoint at the same concurrency.
@@ -59,7 +60,17 @@ def serve_bare(port: int) -> None:
         return JSONResponse(SAMPLE)
 
     app = Starlette(routes=[Route("/bare", endpoint)])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+        log_config=None,
+        lifespan="on",
+        proxy_headers=False,
+    )
 
 
 def start_bare() -> tuple[subprocess.Popen[bytes], str]:
@@ -70,7 +81,7 @@ def start_bare() -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             if httpx2.get(f"{url}/bare", timeout=1).status_code == 200:
@@ -151,6 +162,7 @@ async def run(args: argparse.Namespace) -> None:
                 "CODEYARD_SCHEDULER_ENABLED": "false",
                 "CODEYARD_RATE_LIMIT": "100000000/minute",
                 "CODEYARD_LOG_FORMAT": "json",
+                "CODEYARD_ACCESS_LOG": "false",
             },
         )
         bare, bare_url = start_bare()

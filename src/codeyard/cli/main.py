@@ -6,9 +6,11 @@ configured by DEVIN_API_URL, DEVIN_API_KEY and DEVIN_ORG_ID.
 
 import typer
 
-from codeyard.cli import knowledge, playbooks, schedules, secrets, server, sessions
+from codeyard.cli import _help, knowledge, playbooks, schedules, secrets, server, sessions
 from codeyard.cli.admin import admin_app
 from codeyard.cli.handoff import handoff_command
+
+_help.install()
 
 # Tracebacks never show local variables: one of them could be an API key or a secret's value.
 app = typer.Typer(
