@@ -2,10 +2,12 @@
 5xx, every response matches its documented schema, and every status code is documented.
 
 Bounded so that it stays well under two minutes on two shared cores: a few cases per operation (a few hundred in
-all), one fixed seed, no shrinking. The schemathesis CLI runs as a subprocess, as a user would run it.
+all: 374 today), one fixed seed, no shrinking, no time budget (the case count is fixed). The schemathesis CLI runs
+as a subprocess, as a user would run it.
 """
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from tests.conftest import LiveServer, start_server, stop_server
 pytestmark = pytest.mark.slow
 
 SEED = 1212
-CASES_PER_OPERATION = 4
+CASES_PER_OPERATION = 10
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance"
 
 
@@ -55,8 +57,6 @@ def schemathesis(server: LiveServer, key: str, report: Path) -> subprocess.Compl
         "1",
         "--request-timeout",
         "20",
-        "--max-time",
-        "75",
         "--header",
         f"Authorization: Bearer {key}",
         "--report",
@@ -72,5 +72,6 @@ def test_the_documented_api_survives_a_bounded_fuzzing_run(fuzz_server: LiveServ
     """With the enterprise key, so the enterprise operations are reached too (org paths name the org)."""
     result = schemathesis(fuzz_server, fuzz_server.enterprise_key, tmp_path / "junit.xml")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "passed" in result.stdout
+    generated = re.search(r"(\d+) generated", result.stdout)
+    assert generated is not None and 100 <= int(generated.group(1)) <= 1000, result.stdout[-1500:]
     assert "Internal Server Error" not in fuzz_server.log()
