@@ -7,13 +7,20 @@ BIN := $(VENV)/bin
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# `serve` needs only the runtime dependencies (.runtime); `test` and the helpers add the dev tools (.installed).
+$(VENV)/.runtime: pyproject.toml
+	@echo "Installing codeyard and its runtime dependencies into $(VENV) (about a minute the first time)..."
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on --upgrade pip==25.3
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime
+	@echo "Installing the test and lint tools into $(VENV)..."
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-serve: install  ## install, then run the server on the embedded default (SQLite in ~/.local/share/codeyard)
+serve: $(VENV)/.runtime  ## install the runtime dependencies, then run the server (SQLite in ~/.local/share/codeyard)
 	$(BIN)/codeyard serve
 
 test: install  ## install the test dependencies, lint, type-check and run the whole test suite

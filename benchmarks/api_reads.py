@@ -1,9 +1,10 @@
 """API read throughput and latency against a bare Starlette endpoint (run by hand, not by pytest).
 
-    .venv/bin/python -m benchmarks.api_reads [--seconds 8] [--requests 4000]
+    .venv/bin/python -m benchmarks.api_reads [--seconds 8] [--requests 4000] [--baseline-src OTHER/src]
 
-Starts ``codeyard serve`` (runner and scheduler off, a rate limit no run can reach) and a bare Starlette JSON
-endpoint under uvicorn configured the same way (one worker, same host), creates a session with some messages,
+Starts ``codeyard serve`` (runner and scheduler off, access log off, a rate limit no run can reach) and a bare
+Starlette JSON endpoint under uvicorn configured the same way (one worker, same host, httptools and uvloop, no access
+log), creates a session with some messages,
 then measures GET session, GET messages and the bare endpoint at 1, 16 and 64 concurrent clients. Each cell
 stops after ``--requests`` requests or ``--seconds`` seconds, whichever comes first; loopback only. Prints a
 markdown table whose ratios compare each codeyard read with the bare endpoint at the same concurrency.
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx2
 
 from benchmarks._runtime import machine, pct
-from tests.conftest import free_port, start_server, stop_server
+from tests.conftest import LiveServer, free_port, start_server, stop_server
 
 CONCURRENCY = (1, 16, 64)
 MESSAGES = 20
@@ -59,7 +60,17 @@ def serve_bare(port: int) -> None:
         return JSONResponse(SAMPLE)
 
     app = Starlette(routes=[Route("/bare", endpoint)])
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", proxy_headers=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http="httptools",
+        loop="uvloop",
+        access_log=False,
+        log_config=None,
+        lifespan="on",
+        proxy_headers=False,
+    )
 
 
 def start_bare() -> tuple[subprocess.Popen[bytes], str]:
@@ -70,7 +81,7 @@ def start_bare() -> tuple[subprocess.Popen[bytes], str]:
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             if httpx2.get(f"{url}/bare", timeout=1).status_code == 200:
@@ -142,34 +153,42 @@ def table(cells: list[Cell]) -> str:
     return "\n".join(lines)
 
 
+SERVER_ENV = {
+    "CODEYARD_RUNNER_ENABLED": "false",
+    "CODEYARD_SCHEDULER_ENABLED": "false",
+    "CODEYARD_RATE_LIMIT": "100000000/minute",
+    "CODEYARD_LOG_FORMAT": "json",
+    "CODEYARD_ACCESS_LOG": "false",
+}
+
+
+def read_targets(server: LiveServer, label: str) -> list[tuple[str, str, dict[str, str]]]:
+    session_id = prepare_session(server.url, server.org_key)
+    auth = {"Authorization": f"Bearer {server.org_key}"}
+    base = f"{server.url}/v3/organizations/{server.org_id}/sessions/{session_id}"
+    return [(f"GET session{label}", base, auth), (f"GET messages ({MESSAGES}){label}", f"{base}/messages", auth)]
+
+
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(
-            Path(tmp) / "data",
-            {
-                "CODEYARD_RUNNER_ENABLED": "false",
-                "CODEYARD_SCHEDULER_ENABLED": "false",
-                "CODEYARD_RATE_LIMIT": "100000000/minute",
-                "CODEYARD_LOG_FORMAT": "json",
-            },
-        )
+        servers = [start_server(Path(tmp) / "data", SERVER_ENV)]
+        if args.baseline_src:  # another source tree (e.g. the previous commit) measured in the same run
+            env = {**SERVER_ENV, "PYTHONPATH": str(Path(args.baseline_src).resolve())}
+            servers.append(start_server(Path(tmp) / "baseline", env))
         bare, bare_url = start_bare()
         try:
-            session_id = prepare_session(server.url, server.org_key)
-            auth = {"Authorization": f"Bearer {server.org_key}"}
-            base = f"{server.url}/v3/organizations/{server.org_id}/sessions/{session_id}"
-            targets = [
-                ("bare endpoint", f"{bare_url}/bare", {}),
-                ("GET session", base, auth),
-                (f"GET messages ({MESSAGES})", f"{base}/messages", auth),
-            ]
+            targets: list[tuple[str, str, dict[str, str]]] = [("bare endpoint", f"{bare_url}/bare", {})]
+            targets += read_targets(servers[0], "")
+            if len(servers) > 1:
+                targets += read_targets(servers[1], " (baseline)")
             cells = [
                 await measure(name, url, headers, n, args.requests, args.seconds)
                 for n in CONCURRENCY
                 for name, url, headers in targets
             ]
         finally:
-            stop_server(server)
+            for server in servers:
+                stop_server(server)
             bare.terminate()
             bare.wait(timeout=15)
     cells.sort(key=lambda c: ([t for t, _, _ in targets].index(c.target), c.concurrency))
@@ -182,6 +201,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=8.0, help="longest a cell runs")
     parser.add_argument("--requests", type=int, default=4000, help="most requests a cell sends")
+    parser.add_argument("--baseline-src", help="a src/ directory of another version to measure in the same run")
     parser.add_argument("--bare-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_port:

@@ -131,6 +131,8 @@ class Settings(BaseSettings):
     """Events buffered for one stream client; a client that falls further behind is cut and resumes by replay."""
     stream_send_timeout: float = Field(default=30.0, gt=0)
     """Seconds a stream client may take to accept one write before it is cut."""
+    access_log: bool = True
+    """One line per HTTP request in the server log (method, path, status, milliseconds, request id)."""
 
     @property
     def resolved_database_url(self) -> str:

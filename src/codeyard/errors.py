@@ -11,11 +11,17 @@
     │   └── InvalidTransitionError a session lifecycle transition that the contract forbids
     ├── PayloadTooLargeError       an upload or body over the configured cap
     ├── RateLimitedError           too many requests; carries ``retry_after`` seconds
-    └── UnavailableError           a dependency (database, model, sandbox) could not serve the request
+    ├── UnavailableError           a dependency (database, model, sandbox) could not serve the request
+    └── StorageFullError           the disk (or the database) is full: writes fail, reads keep working
+
+``is_out_of_storage`` recognises the same condition in the errors of other libraries (``OSError`` ENOSPC/EDQUOT,
+SQLite's ``SQLITE_FULL``, PostgreSQL's ``disk_full``) wherever they surface.
 
 Errors carry data, never HTTP codes: ``api/errors.py`` holds the single table from class to status.
 Each class's docstring is its default message (procrastinate's convention).
 """
+
+import errno
 
 
 class CodeyardError(Exception):
@@ -79,3 +85,34 @@ class RateLimitedError(CodeyardError):
 
 class UnavailableError(CodeyardError):
     """A service this request needs is unavailable."""
+
+
+class StorageFullError(CodeyardError):
+    """The server is out of storage: free disk space on the server, then retry."""
+
+
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_SQLITE_FULL = 13
+_PG_DISK_FULL = "53100"
+
+
+def is_out_of_storage(exc: BaseException) -> bool:
+    """Whether ``exc``, or an error it wraps (a cause, a context, a driver's ``orig``), says the storage is full."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, StorageFullError):
+            return True
+        if isinstance(current, OSError) and current.errno in _FULL_ERRNOS:
+            return True
+        if getattr(current, "sqlite_errorcode", None) == _SQLITE_FULL or getattr(current, "sqlstate", None) == (
+            _PG_DISK_FULL
+        ):
+            return True
+        orig = getattr(current, "orig", None)
+        pending.extend([current.__cause__, current.__context__, orig if isinstance(orig, BaseException) else None])
+    return False

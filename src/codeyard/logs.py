@@ -38,5 +38,5 @@ def configure(fmt: str = "console", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "httpx2", "httpcore2", "openai", "anthropic"):
+    for noisy in ("uvicorn.access", "httpx2", "httpcore2", "openai", "anthropic", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -45,3 +45,20 @@ def test_operation_ids_are_unique_and_lists_use_the_envelope() -> None:
     assert {"items", "end_cursor", "has_next_page", "total"} <= set(envelope["properties"])
     params = {p["name"] for p in sessions["parameters"]}
     assert {"after", "first", "tags", "session_ids", "origins", "repo_names", "is_archived", "created_after"} <= params
+
+
+def test_every_operation_documents_its_problem_answers() -> None:
+    doc = document()
+    problem = doc["components"]["schemas"]["Problem"]
+    assert set(problem["required"]) == {"type", "title", "status", "detail", "instance", "request_id"}
+    missing = []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for status in ("400", "401", "403", "404", "409", "413", "429"):
+                ref = op["responses"].get(status, {}).get("$ref", "")
+                shared = doc["components"]["responses"].get(ref.rsplit("/", 1)[-1], {})
+                media = shared.get("content", {}).get("application/problem+json", {})
+                if media.get("schema") != {"$ref": "#/components/schemas/Problem"}:
+                    missing.append(f"{method.upper()} {path} {status}")
+    assert missing == []
+    assert "Retry-After" in doc["components"]["responses"]["Problem429"]["headers"]

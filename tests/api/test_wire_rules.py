@@ -247,9 +247,9 @@ async def test_failed_authentication_is_limited_per_address(tmp_path: Path) -> N
         blocked = await client.get("/v3/self", headers={"Authorization": "Bearer cog_wrong"})
         assert "failed authentication" in assert_problem(blocked, 429)["detail"]
         assert int(blocked.headers["retry-after"]) >= 1
-        # The address is blocked, whatever key it now presents.
+        # Guessing stays blocked, but a valid key from the same address is never refused for others' failures.
         valid = await client.get("/v3/self", headers={"Authorization": f"Bearer {boot['org_api_key']}"})
-        assert_problem(valid, 429)
+        assert valid.status_code == 200
 
 
 async def test_a_burst_from_several_keys_is_limited_per_key(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -12,6 +12,7 @@ from codeyard.api import docs, errors
 from codeyard.api.aliases import BetaAliasMiddleware
 from codeyard.api.body_limit import BodyLimitMiddleware
 from codeyard.api.deps import org_in_path
+from codeyard.api.problem_docs import add_problem_responses
 from codeyard.api.ratelimit import RateLimiter
 from codeyard.api.request_id import RequestIdMiddleware
 from codeyard.api.routes import (
@@ -36,6 +37,7 @@ from codeyard.api.routes import (
 )
 from codeyard.api.routes.git import router as git_router
 from codeyard.api.state import AppState
+from codeyard.api.surrogates import SurrogateGuardMiddleware
 from codeyard.config import Settings
 from codeyard.services.container import Services
 
@@ -96,8 +98,9 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     )
     app.state.codeyard = AppState(settings, services, RateLimiter(settings.rate_limit, settings.auth_failure_limit))
     errors.install(app)
+    app.add_middleware(SurrogateGuardMiddleware)  # innermost of the three: it reads bodies BodyLimit has capped
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, upload_limit=settings.attachment_max_bytes)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)
     app.add_middleware(BetaAliasMiddleware)
 
     app.include_router(identity.router)
@@ -114,6 +117,15 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     app.include_router(pages.router)
     if settings.docs_enabled:
         docs.install(app)
+
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_problem_responses(generate_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -23,6 +23,7 @@ STATUS: dict[type[errors.CodeyardError], int] = {
     errors.PayloadTooLargeError: 413,
     errors.RateLimitedError: 429,
     errors.UnavailableError: 503,
+    errors.StorageFullError: 507,
     errors.CodeyardError: 500,
 }
 
@@ -39,6 +40,7 @@ TITLES = {
     429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
+    507: "Insufficient Storage",
 }
 
 

@@ -32,15 +32,16 @@ class RateLimiter:
         """Count one request for a key; ``RateLimitedError`` when over the limit."""
         return await self._hit(self._per_key, "key", api_key_id, "too many requests for this API key")
 
-    async def check_address(self, address: str) -> None:
-        """Refuse an address that failed authentication too often, before looking at its key."""
+    async def record_failure(self, address: str) -> None:
+        """Count one failed authentication from ``address``; ``RateLimitedError`` once it failed too often.
+
+        Called only after a key failed: a valid key is never refused for other clients' failures from the same
+        address (a NAT, a CI runner, a proxy), while guessing stays limited.
+        """
         item = self._auth_failures
-        if not await self._limiter.test(item, "authfail", address):
+        if not await self._limiter.hit(item, "authfail", address):
             stats = await self._limiter.get_window_stats(item, "authfail", address)
             raise self._error("too many failed authentication attempts from this address", item, stats.reset_time)
-
-    async def record_failure(self, address: str) -> None:
-        await self._limiter.hit(self._auth_failures, "authfail", address)
 
     async def _hit(self, item: RateLimitItem, kind: str, ident: str, detail: str) -> Quota:
         allowed = await self._limiter.hit(item, kind, ident)

@@ -1,5 +1,8 @@
 """From stored rows to wire responses: epoch ints, signed links, both id spellings."""
 
+from fastapi import Response
+from pydantic import BaseModel
+
 from codeyard.api.schemas.sessions import (
     AttachmentItem,
     EventResponse,
@@ -73,3 +76,13 @@ def attachment_item(att: Attachment, source: str, attachments: Attachments) -> A
         url=attachments.signed_url(att),
         content_type=att.content_type,
     )
+
+
+def json(body: BaseModel, headers: dict[str, str]) -> Response:
+    """``body`` serialised once by pydantic's compiled serializer, straight into the response.
+
+    For the hot reads: FastAPI would validate the returned model again against ``response_model``, turn it into
+    Python objects and encode those with ``json.dumps``. ``body`` was built (and validated) from the documented
+    model, so its JSON is what the document says.
+    """
+    return Response(body.__pydantic_serializer__.to_json(body), media_type="application/json", headers=headers)

@@ -95,12 +95,12 @@ def cell_text(value: object) -> str:
 
 
 def timestamp(value: object) -> object:
-    """Epoch seconds (and ISO strings) as local `YYYY-MM-DD HH:MM:SS`; anything else unchanged."""
+    """Epoch seconds (and ISO strings) as local `YYYY-MM-DD HH:MM:SS ZONE`; anything else unchanged."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        return datetime.fromtimestamp(value).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
         except ValueError:
             return value
     return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -64,6 +65,23 @@ def _emit(rows: Sequence[dict[str, Any]], as_json: bool, columns: Sequence[str],
         typer.echo("  ".join(str(r.get(c, "") if r.get(c) is not None else "-").ljust(widths[c]) for c in columns))
 
 
+def _emit_key(row: dict[str, Any], as_json: bool) -> None:
+    """One created thing as ``field  value`` lines, and its new API key apart, marked as shown once."""
+    if as_json:
+        typer.echo(json.dumps(row, indent=2))
+        return
+    fields = [k for k in row if k != "api_key"]
+    width = max(len(k) for k in fields)
+    for k in fields:
+        value = row[k]
+        if k.endswith("_at") and isinstance(value, int | float):
+            value = datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        typer.echo(f"{k.ljust(width)}  {'-' if value is None else value}")
+    if row.get("api_key"):
+        typer.echo("\nAPI key (shown once: store it now, it cannot be shown again):\n")
+        typer.echo(f"    {row['api_key']}\n")
+
+
 @orgs_app.command("create")
 def create_org(name: str, as_json: JsonOpt = False, data_dir: DataDirOpt = None) -> None:
     """Create an organization."""
@@ -108,7 +126,7 @@ def create_user(
         return out
 
     row = _run(data_dir, action)
-    _emit([row], as_json, list(row), single=True)
+    _emit_key(row, as_json)
 
 
 @users_app.command("list")
@@ -137,19 +155,13 @@ def create_key(
         data_dir,
         lambda ident: ident.issue_key(service_user_id, name, ttl_seconds=ttl_days * 86400 if ttl_days else None),
     )
-    _emit(
-        [
-            {
-                "api_key_id": issued.api_key_id,
-                "service_user_id": issued.service_user_id,
-                "api_key": issued.token,
-                "expires_at": issued.expires_at,
-            }
-        ],
-        as_json,
-        ["api_key_id", "service_user_id", "api_key", "expires_at"],
-        single=True,
-    )
+    row = {
+        "api_key_id": issued.api_key_id,
+        "service_user_id": issued.service_user_id,
+        "api_key": issued.token,
+        "expires_at": issued.expires_at,
+    }
+    _emit_key(row, as_json)
 
 
 @keys_app.command("list")

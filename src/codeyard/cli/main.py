@@ -8,9 +8,11 @@ from typing import Annotated
 
 import typer
 
-from codeyard.cli import knowledge, playbooks, schedules, secrets, server, sessions
+from codeyard.cli import _help, knowledge, playbooks, schedules, secrets, server, sessions
 from codeyard.cli.admin import admin_app
 from codeyard.cli.handoff import handoff_command
+
+_help.install()
 
 HELP = (
     "codeyard: self-hosted coding sessions behind a Devin-API-v3-compatible API.\n\n"

@@ -1,11 +1,14 @@
 """`codeyard schedules …`: sessions started on a cron schedule (in a time zone) or once at a given time."""
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
 
-from codeyard.cli._output import note, print_done, print_json, print_result, print_table, timestamp
+from codeyard.cli._output import fail, note, print_done, print_json, print_result, print_table, timestamp
 from codeyard.cli.remote import JsonFlag, connect
+from codeyard.sdk import UnprocessableEntityError
 from codeyard.sdk.types import ScheduleFields
 
 app = typer.Typer(no_args_is_help=True, help="Scheduled sessions.")
@@ -18,6 +21,55 @@ AtOption = Annotated[str | None, typer.Option("--at", help="Run once at this ISO
 PlaybookOption = Annotated[str | None, typer.Option("--playbook", help="Playbook id the sessions follow.")]
 TagOption = Annotated[list[str] | None, typer.Option("--tag", help="Tag for the sessions (repeatable).")]
 NotifyOption = Annotated[str | None, typer.Option("--notify-on", help="always, failure or never.")]
+
+
+SHOWN = [
+    "scheduled_session_id",
+    "name",
+    "prompt",
+    "schedule_type",
+    "frequency",
+    "scheduled_at",
+    "timezone",
+    "enabled",
+    "next_run_at",
+    "playbook_id",
+    "tags",
+    "notify_on",
+    "created_at",
+    "updated_at",
+]
+"""What a schedule's table shows: each field once (the response repeats several under a second, aliased name,
+``schedule_id``, ``cron_schedule``, ``is_enabled``…, which ``--json`` keeps)."""
+
+_OPTION_OF = {
+    "frequency": "--cron",
+    "cron_schedule": "--cron",
+    "scheduled_at": "--at",
+    "schedule_type": "--cron/--at",
+    "timezone": "--timezone",
+    "name": "--name",
+    "notify_on": "--notify-on",
+    "playbook_id": "--playbook",
+    "tags": "--tag",
+    "prompt": "PROMPT",
+}
+
+
+@contextlib.contextmanager
+def _naming_options() -> Iterator[None]:
+    """A field the server refused (422) is named by the option that set it: ``--cron``, not ``body.frequency``."""
+    try:
+        yield
+    except UnprocessableEntityError as exc:
+        problems = exc.body.get("detail") if isinstance(exc.body, dict) else None
+        if not isinstance(problems, list) or not problems or not isinstance(problems[0], dict):
+            raise
+        lines = []
+        for problem in problems:
+            field = str((problem.get("loc") or ["?"])[-1])
+            lines.append(f"{_OPTION_OF.get(field, field)}: {problem.get('msg', 'invalid')}")
+        raise fail("; ".join(lines)) from None
 
 
 @app.command("list")
@@ -50,7 +102,7 @@ def get(schedule_id: ScheduleId, json_: JsonFlag = False) -> None:
     """Show a schedule."""
     with connect() as client:
         result = client.schedules.get(schedule_id)
-    print_result(result.to_json_dict(), json_)
+    print_result(result.to_json_dict(), json_, None if json_ else SHOWN)
 
 
 @app.command()
@@ -72,9 +124,9 @@ def create(
     fields = _fields(name, cron, timezone, at, tag, notify_on, enabled=False if disabled else None)
     if playbook is not None:
         fields["playbook_id"] = playbook
-    with connect() as client:
+    with connect() as client, _naming_options():
         result = client.schedules.create(prompt=prompt, **fields)
-    print_result(result.to_json_dict(), json_)
+    print_result(result.to_json_dict(), json_, None if json_ else SHOWN)
 
 
 @app.command()
@@ -102,12 +154,12 @@ def update(
         fields["playbook_id"] = playbook
     if not fields and prompt is None:
         raise typer.BadParameter("nothing to change: give at least one option")
-    with connect() as client:
+    with connect() as client, _naming_options():
         if prompt is None:
             result = client.schedules.update(schedule_id, **fields)
         else:
             result = client.schedules.update(schedule_id, prompt=prompt, **fields)
-    print_result(result.to_json_dict(), json_)
+    print_result(result.to_json_dict(), json_, None if json_ else SHOWN)
 
 
 def _fields(

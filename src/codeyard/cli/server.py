@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import signal
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -129,18 +131,60 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
     return parts
 
 
+class StartError(Exception):
+    """A condition that stops ``serve`` before it starts, told in one line (no traceback)."""
+
+
+def check_data_dir(path: Path) -> None:
+    """The data dir exists (or can be created) and this user can write in it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        raise StartError(
+            f"cannot write to the data directory {path} ({exc.strerror or exc}): make it writable by this user "
+            f"(uid {os.geteuid()}), or choose another with --data-dir or CODEYARD_DATA_DIR"
+        ) from None
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts (migrations, bootstrap, runner, ticker)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartError(
+                f"port {port} on {host} is already in use (another codeyard serve?): stop that process, "
+                "or choose another port with --port or CODEYARD_PORT"
+            ) from None
+        raise StartError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): check --host and --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 async def serve_async(settings: Settings) -> None:
     import uvicorn
 
     from codeyard.api.app import create_app
 
     os.umask(0o077)  # what the server creates (database journals, clones, bundles) is its user's alone
+    check_data_dir(settings.data_dir)
+    sock = bind(settings.host, settings.port)
     db, services = await prepare(settings)
     app = create_app(settings, services, background=background_parts(settings, services))
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
+        http="httptools",
+        access_log=False,  # ours, with the request id: CODEYARD_ACCESS_LOG
         log_config=None,
         lifespan="on",
         timeout_graceful_shutdown=10,
@@ -152,8 +196,9 @@ async def serve_async(settings: Settings) -> None:
     )
     _exit_cleanly_after_stop_signals()
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
+        sock.close()
         await db.dispose()
 
 
@@ -186,7 +231,19 @@ def serve(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     logs.configure(settings.log_format)
     check_model(settings)
-    asyncio.run(serve_async(settings))
+    try:
+        uvicorn_loop_setup()
+        asyncio.run(serve_async(settings))
+    except StartError as exc:
+        typer.echo(f"codeyard serve: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def uvicorn_loop_setup() -> None:
+    """uvloop as the event loop (pinned with httptools in the runtime dependencies), as uvicorn would set it."""
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 NO_MODEL_AT_START = (

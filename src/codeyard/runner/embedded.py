@@ -18,6 +18,7 @@ from codeyard.agent.providers.factory import ModelConfig, create_model
 from codeyard.config import Settings
 from codeyard.runner import retention
 from codeyard.runner.session_run import SessionRun, local_repos_allowed
+from codeyard.sandbox.bwrap import bwrap_problem
 from codeyard.sandbox.cgroup import pid_alive
 from codeyard.services.container import Services
 
@@ -39,6 +40,16 @@ def model_config(settings: Settings) -> ModelConfig:
         max_retries=settings.model_max_retries,
         request_timeout=settings.model_timeout,
     )
+
+
+def sandbox_backend(configured: str) -> str:
+    """Which sandbox the sessions of this runner get, in words for the start-up log line."""
+    if configured == "local":
+        return "local (plain subprocess, configured)"
+    problem = bwrap_problem()
+    if problem is None:
+        return "bwrap (bubblewrap)"
+    return f"local (plain subprocess: {problem})" if configured == "auto" else f"bwrap, which cannot start: {problem}"
 
 
 def model_from_settings(settings: Settings) -> tuple[Model | None, str | None]:
@@ -94,6 +105,7 @@ class EmbeddedRunner:
             runner_id=self.runner_id,
             slots=self.slots,
             model=self.settings.model or "(none configured)",
+            sandbox=await asyncio.to_thread(sandbox_backend, self.settings.sandbox_backend),
         )
 
     async def stop(self) -> None:

@@ -87,7 +87,7 @@ class Attachments:
 
     async def open_signed(self, attachment_id: str, name: str, expires: str, signature: str) -> StoredFile:
         """The file behind a signed link; ``LinkError`` (403) when the link was altered or has expired."""
-        if not expires.isdigit() or not re.fullmatch(_UUID, attachment_id):
+        if not (expires.isascii() and expires.isdigit()) or not re.fullmatch(_UUID, attachment_id):
             raise LinkError("the download link is invalid")
         self.vault.verify(f"{attachment_id}/{name}/{expires}", signature)
         if int(expires) < self.clock():

@@ -51,5 +51,6 @@ class Vault:
         return base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
     def verify(self, message: str, signature: str) -> None:
-        if not hmac.compare_digest(self.sign(message), signature):
+        # compare_digest refuses a non-ASCII str with a TypeError: such a signature is simply wrong.
+        if not signature.isascii() or not hmac.compare_digest(self.sign(message), signature):
             raise LinkError("the download link is invalid")

@@ -8,12 +8,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from codeyard.domain.ids import new_id
+from codeyard.domain.lifecycle import SessionStatus, StatusDetail
 from codeyard.errors import AuthenticationError, BadRequestError, ConflictError, NotFoundError
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import API_KEY_PREFIX, key_digest, new_api_key
 from codeyard.services.principal import Principal, Role
+from codeyard.services.sessions import apply_state, state_of
 from codeyard.storage.db import Database
-from codeyard.storage.tables import ApiKey, Meta, Organization, ServiceUser
+from codeyard.storage.tables import AgentSessionRow, ApiKey, Meta, Organization, Schedule, ServiceUser
 
 
 @dataclass(frozen=True)
@@ -132,14 +134,35 @@ class Identity:
         return org
 
     async def delete_org(self, org_id: str) -> Organization:
-        """Soft delete: its keys stop working and it disappears from lists; its data stays on disk."""
+        """Soft delete: its keys stop working and it disappears from lists; its data stays on disk.
+
+        Nothing of it runs any more: its schedules are deleted with it, and every session that is not over yet is
+        terminated (a queued one never starts; runners stop a running one when they next look, within seconds).
+        """
+        now = self.clock()
         async with self.db.write() as s:
             org = await s.scalar(
                 select(Organization).where(Organization.id == org_id, Organization.deleted_at.is_(None))
             )
             if org is None:
                 raise NotFoundError(f"organization {org_id} not found")
-            org.deleted_at = org.updated_at = self.clock()
+            org.deleted_at = org.updated_at = now
+            await s.execute(
+                update(Schedule)
+                .where(Schedule.org_id == org_id, Schedule.deleted_at.is_(None))
+                .values(deleted_at=now, updated_at=now, enabled=False)
+            )
+            live = await s.scalars(
+                select(AgentSessionRow).where(
+                    AgentSessionRow.org_id == org_id,
+                    ~(
+                        (AgentSessionRow.status == SessionStatus.EXIT.value)
+                        & (AgentSessionRow.status_detail == StatusDetail.USER_REQUEST.value)
+                    ),
+                )
+            )
+            for row in live:
+                apply_state(s, row, state_of(row).terminate(), now, reason="the organization was deleted")
             self._recent = {d: c for d, c in self._recent.items() if c[1].org_id != org_id}
         return org
 

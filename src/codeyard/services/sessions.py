@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import structlog
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Session
@@ -43,6 +44,7 @@ Row = TypeVar("Row", MessageRow, EventRow)
 START = "0"
 """The ``Last-Event-ID`` before a stream's first event."""
 
+log = structlog.get_logger("codeyard.sessions")
 MACRO = re.compile(r"(?<![\w!-])(![A-Za-z0-9_-]{1,63})(?![\w-])")
 """A playbook macro in a prompt (the format of ``services.playbooks.MACRO_FORMAT``), e.g. ``!deploy``."""
 
@@ -106,12 +108,37 @@ def state_of(row: AgentSessionRow) -> SessionState:
     return SessionState(SessionStatus(row.status), detail, row.is_archived)
 
 
+def lifecycle_event(old: SessionState, new: SessionState) -> str:
+    """The word of the server log for a change of state: started, finished, failed, resumed, …"""
+    if new.status == SessionStatus.CLAIMED:
+        return "started"  # a runner took it and prepares its sandbox
+    if new.status == SessionStatus.RESUMING:
+        return "resumed"
+    if new.status == SessionStatus.ERROR:
+        return "failed"
+    if new.status == SessionStatus.EXIT:
+        return "terminated" if new.detail == StatusDetail.USER_REQUEST else "finished"
+    if new.detail == StatusDetail.WAITING_FOR_USER:
+        return "waiting for the user"
+    if new.detail == StatusDetail.WORKING:
+        return "working"
+    return new.status.value
+
+
 def apply_state(s: AsyncSession, row: AgentSessionRow, new: SessionState, now: float, reason: str = "") -> None:
-    """Store a lifecycle state and record a status event when it changed."""
+    """Store a lifecycle state, record a status event when it changed, and say so in the server log."""
     old = state_of(row)
     row.status, row.status_detail, row.is_archived = new.status.value, new.detail and new.detail.value, new.is_archived
     row.updated_at = now
     if (old.status, old.detail) != (new.status, new.detail):
+        log.info(
+            f"session {lifecycle_event(old, new)}",
+            session_id=row.id,
+            org_id=row.org_id,
+            status=new.status.value,
+            status_detail=new.detail and new.detail.value,
+            reason=reason or None,
+        )
         shown = new.status.value + (f"/{new.detail.value}" if new.detail else "")
         add_event(
             s,
@@ -212,6 +239,7 @@ class Sessions:
                 limit=self.detail_chars,
             )
             await self.attachments.link(s, session_id, files, "user")
+        log.info("session created", session_id=session_id, org_id=org_id, origin=spec.origin)
         await self.dispatcher.session_ready(session_id)
         return row
 

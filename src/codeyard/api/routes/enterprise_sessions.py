@@ -41,14 +41,21 @@ async def list_enterprise_sessions(
 
 @router.get("/sessions/{devin_id}", response_model=SessionResponse)
 async def get_enterprise_session(devin_id: str, org: SessionOrg, state: StateDep) -> SessionResponse:
-    return await sessions.get_session(devin_id, org, state)
+    row, position = await state.services.sessions.get_with_position(org, devin_id)
+    return render.session(row, state.settings.resolved_public_url, position)
 
 
 @router.get("/sessions/{devin_id}/messages", response_model=Paginated[MessageResponse])
 async def list_enterprise_session_messages(
     devin_id: str, org: SessionOrg, services: ServicesDep, after: str | None = None, first: First = 100
 ) -> Paginated[MessageResponse]:
-    return await sessions.list_messages(devin_id, org, services, after=after, first=first)
+    page = await services.sessions.messages(org, devin_id, after=after, first=first)
+    return Paginated(
+        items=[render.message(m) for m in page.items],
+        end_cursor=page.end_cursor,
+        has_next_page=page.has_next_page,
+        total=page.total,
+    )
 
 
 @router.get("/sessions/{devin_id}/tags", response_model=TagsResponse)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field, TypeAdapter
 
 from codeyard.api import render
-from codeyard.api.deps import Caller, OrgId, ServicesDep, StateDep, require
+from codeyard.api.deps import Access, Caller, OrgId, ServicesDep, StateDep, org_access, require
 from codeyard.api.schemas.common import First, Paginated
 from codeyard.api.schemas.sessions import (
     AttachmentItem,
@@ -23,6 +23,8 @@ from codeyard.services.sessions import NewSession, SessionFilters
 
 router = APIRouter(tags=["sessions"])
 VIEW = [require(Permission.VIEW_SESSIONS)]
+Viewer = Annotated[Access, org_access(Permission.VIEW_SESSIONS)]
+"""The hot reads take one dependency (auth, rate limit, org, role) and answer pre-serialised JSON."""
 MANAGE = [require(Permission.MANAGE_SESSIONS)]
 _SECRET_FIELDS = {"session_secrets"}
 _ATTACHMENT_ITEMS = TypeAdapter(list[AttachmentItem])
@@ -117,10 +119,10 @@ async def list_sessions(
     )
 
 
-@router.get("/sessions/{devin_id}", response_model=SessionResponse, dependencies=VIEW)
-async def get_session(devin_id: str, org: OrgId, state: StateDep) -> SessionResponse:
-    row, position = await state.services.sessions.get_with_position(org, devin_id)
-    return render.session(row, state.settings.resolved_public_url, position)
+@router.get("/sessions/{devin_id}", response_model=SessionResponse)
+async def get_session(devin_id: str, access: Viewer) -> Response:
+    row, position = await access.state.services.sessions.get_with_position(access.org_id, devin_id)
+    return render.json(render.session(row, access.state.settings.resolved_public_url, position), access.headers)
 
 
 @router.delete("/sessions/{devin_id}", response_model=SessionResponse, dependencies=MANAGE)
@@ -135,17 +137,16 @@ async def archive_session(devin_id: str, org: OrgId, state: StateDep) -> Session
     return render.session(row, state.settings.resolved_public_url)
 
 
-@router.get("/sessions/{devin_id}/messages", response_model=Paginated[MessageResponse], dependencies=VIEW)
-async def list_messages(
-    devin_id: str, org: OrgId, services: ServicesDep, after: str | None = None, first: First = 100
-) -> Paginated[MessageResponse]:
-    page = await services.sessions.messages(org, devin_id, after=after, first=first)
-    return Paginated(
+@router.get("/sessions/{devin_id}/messages", response_model=Paginated[MessageResponse])
+async def list_messages(devin_id: str, access: Viewer, after: str | None = None, first: First = 100) -> Response:
+    page = await access.state.services.sessions.messages(access.org_id, devin_id, after=after, first=first)
+    body = Paginated[MessageResponse](
         items=[render.message(m) for m in page.items],
         end_cursor=page.end_cursor,
         has_next_page=page.has_next_page,
         total=page.total,
     )
+    return render.json(body, access.headers)
 
 
 @router.post("/sessions/{devin_id}/messages", response_model=SessionResponse, dependencies=MANAGE)

@@ -58,6 +58,8 @@ class SessionCreate(Request):
     def _schema_is_draft7(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is None:
             return None
+        if _depth(value) > MAX_SCHEMA_DEPTH:
+            raise ValueError(f"the schema is nested deeper than {MAX_SCHEMA_DEPTH} levels")
         if len(json.dumps(value)) > 64 * 1024:
             raise ValueError("the schema is larger than 64 KB")
         try:
@@ -104,6 +106,23 @@ def _check_patterns(schema: dict[str, Any]) -> None:
                 f"the pattern {pattern[:100]!r} is not supported: patterns use RE2 syntax "
                 f"(no backreferences or lookaround): {_reason(exc)}"
             ) from exc
+
+
+MAX_SCHEMA_DEPTH = 32
+"""Deepest nesting of objects and arrays in a ``structured_output_schema``: the validator walks it recursively."""
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value``'s objects and arrays nest, counted without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, depth)
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def _refs(node: Any) -> Iterator[Any]:
