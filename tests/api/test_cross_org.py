@@ -25,7 +25,7 @@ class Victim:
 
 async def _session(api: ApiEnv) -> dict[str, str]:
     r = await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "victim session"})
-    return {"devin_id": r.json()["session_id"]}
+    return {"devin_id": r.json()["session_id"], "session_id": r.json()["session_id"]}
 
 
 async def _note(api: ApiEnv) -> dict[str, str]:
@@ -56,6 +56,26 @@ async def _attachment(api: ApiEnv) -> dict[str, str]:
     return {"attachment_id": r.json()["attachment_id"], "name": r.json()["name"]}
 
 
+async def _service_user(api: ApiEnv) -> dict[str, str]:
+    body = {"name": "victim bot", "role_id": "org_member"}
+    r = await api.client.post(api.org_path("/service-users"), headers=api.auth(), json=body)
+    user_id = r.json()["service_user"]["service_user_id"]
+    keys = await api.client.get(api.org_path(f"/service-users/{user_id}/api-keys"), headers=api.auth())
+    return {"service_user_id": user_id, "user_id": user_id, "api_key_id": keys.json()["items"][0]["api_key_id"]}
+
+
+async def _git_connection(api: ApiEnv) -> dict[str, str]:
+    body = {"host": "git.victim.example", "kind": "gitea", "token": "victim-token-123"}
+    r = await api.client.post(api.org_path("/git-connections"), headers=api.auth(), json=body)
+    return {"connection_id": r.json()["connection_id"]}
+
+
+async def _webhook(api: ApiEnv) -> dict[str, str]:
+    body = {"url": "https://1.1.1.1/codeyard-victim"}  # an address literal: no DNS, and nothing is ever sent
+    r = await api.client.post(api.org_path("/webhooks"), headers=api.auth(), json=body)
+    return {"webhook_id": r.json()["webhook_id"]}
+
+
 RESOURCES: list[Callable[[ApiEnv], Awaitable[dict[str, str]]]] = [
     _session,
     _note,
@@ -63,6 +83,9 @@ RESOURCES: list[Callable[[ApiEnv], Awaitable[dict[str, str]]]] = [
     _secret,
     _schedule,
     _attachment,
+    _service_user,
+    _git_connection,
+    _webhook,
 ]
 """How to create one resource of org A for each id a path can hold. A new endpoint with a new path parameter
 needs its creator here (the test says which parameter is missing)."""
@@ -172,7 +195,8 @@ async def test_enterprise_operations_refuse_an_org_key(api: ApiEnv) -> None:
     ops = [(p, m, op) for p, m, op in operations() if p.startswith("/v3/enterprise/")]
     assert ops
     for path, method, op in ops:
-        url = fill(path, {"org_id": api.org_id})
+        ids = {name: f"{name}-x" for name in re.findall(r"{(\w+)}", path)} | {"org_id": api.org_id}
+        url = fill(path, ids)
         r = await api.client.request(method.upper(), url, headers=api.auth(), json=request_body(doc, op))
         assert r.status_code == 403, f"{method.upper()} {path} → {r.status_code}"
     assert (await api.client.get("/v3/self", headers=api.auth())).status_code == 200

@@ -116,7 +116,9 @@ def test_consumption(sdk, server: LiveServer) -> None:
     session = sdk.organizations.sessions.create(org_id=org, prompt="p")
     assert daily.get_session(session.session_id, org_id=org).consumption_by_date == []
     assert daily.get_service_user(session.service_user_id, org_id=org).total_acus == 0
-    assert daily.get_user("nobody", org_id=org).total_acus == 0
+    assert daily.get_user(session.service_user_id, org_id=org).total_acus == 0
+    with pytest.raises(devin_sdk.NotFoundError):
+        daily.get_user("nobody", org_id=org)
 
 
 def test_metrics(sdk, server: LiveServer) -> None:

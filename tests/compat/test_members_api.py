@@ -112,7 +112,7 @@ async def test_permission_matrix(api: ApiEnv) -> None:
 async def test_enterprise_provisioning(api: ApiEnv) -> None:
     ent = api.auth(api.enterprise_key)
     other_org, _ = await api.new_org()
-    roles = await api.client.get("/v3/enterprise/roles", headers=api.auth())
+    roles = await api.client.get("/v3/enterprise/roles", headers=ent)
     assert [r["role_id"] for r in roles.json()["items"]] == ["enterprise_admin", "org_admin", "org_member"]
 
     admin = await api.client.post(

@@ -120,12 +120,12 @@ class EventSearch:
         created_before: float | None = None,
     ) -> tuple[list[SearchHit], str | None, bool]:
         needle = query.strip().lower()
-        if not needle:
-            raise FieldError("query", "the search text must not be empty", "query")
         cursor = decode_cursor(after)
 
         def read(s: Session) -> list[EventRow]:
-            row = find_session(s, org_id, session_id)
+            row = find_session(s, org_id, session_id)  # an unknown session is a 404 before the text is checked
+            if not needle:
+                raise FieldError("query", "the search text is required", "query")
             q = select(EventRow).where(EventRow.session_id == row.id)
             if categories:
                 q = q.where(EventRow.category.in_(list(categories)))

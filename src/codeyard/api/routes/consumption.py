@@ -60,6 +60,7 @@ async def get_service_user_daily_consumption(
     time_after: Epoch | None = None,
     time_before: Epoch | None = None,
 ) -> ConsumptionResponse:
+    await services.sessions.check_user(org, service_user_id)
     return report(
         await services.consumption.daily(
             org_id=org, service_user_id=service_user_id, time_after=time_after, time_before=time_before
@@ -71,6 +72,7 @@ async def get_service_user_daily_consumption(
 async def get_user_daily_consumption(
     user_id: str, org: OrgId, services: ServicesDep, time_after: Epoch | None = None, time_before: Epoch | None = None
 ) -> ConsumptionResponse:
+    await services.sessions.check_user(org, user_id)
     return report(
         await services.consumption.daily(org_id=org, user_id=user_id, time_after=time_after, time_before=time_before)
     )

@@ -87,7 +87,7 @@ async def search_events(
     devin_id: str,
     org: OrgId,
     services: ServicesDep,
-    query: Annotated[str, Query(min_length=1, max_length=1000)],
+    query: Annotated[str, Query(max_length=1000, description="The search text (required).")] = "",
     after: str | None = None,
     first: First = 100,
     categories: Annotated[list[str] | None, Query()] = None,

@@ -202,9 +202,8 @@ async def list_idp_members(org: OrgId) -> MembersResponse:
 
 
 # -- enterprise scope -------------------------------------------------------------------------------------------
-@enterprise_router.get("/v3/enterprise/roles", response_model=RolesResponse)
-async def list_roles(caller: Caller) -> RolesResponse:
-    del caller  # any authenticated key may read the role names
+@enterprise_router.get("/v3/enterprise/roles", response_model=RolesResponse, dependencies=ENTERPRISE)
+async def list_roles() -> RolesResponse:
     return RolesResponse(items=list(ROLES.values()))
 
 
