@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,8 +161,10 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, env_overrides: dict[str, str] | None = None, port: int | None = None) -> LiveServer:
-    """Start ``python -m codeyard serve`` and wait until it answers ``/healthz``."""
+def start_server(
+    data_dir: Path, env_overrides: dict[str, str] | None = None, port: int | None = None, args: Sequence[str] = ()
+) -> LiveServer:
+    """Start ``python -m codeyard serve [args]`` and wait until it answers ``/healthz``."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEYARD_", "DEVIN_"))}
     env |= {
@@ -179,7 +181,7 @@ def start_server(data_dir: Path, env_overrides: dict[str, str] | None = None, po
     log_path = data_dir / f"serve-{port}.log"
     out = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
     process = subprocess.Popen(
-        [sys.executable, "-m", "codeyard", "serve"],
+        [sys.executable, "-m", "codeyard", "serve", *args],
         env=env,
         stdout=out,
         stderr=out,

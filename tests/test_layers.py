@@ -15,6 +15,7 @@ ALLOWED: dict[str, set[str]] = {
     "agent": {"sandbox", "errors"},
     "runner": {"services", "agent", "sandbox", "handoff", "domain", "config", "errors", "storage.tables"},
     "scheduler": {"services", "domain", "config", "errors"},
+    "worker": {"runner", "services", "config", "errors"},
     "api": {"services", "domain", "config", "errors", "storage.tables", "storage.db"},
     "sdk": set(),
     "handoff": {"sdk"},

@@ -6,7 +6,7 @@ configured by DEVIN_API_URL, DEVIN_API_KEY and DEVIN_ORG_ID.
 
 import typer
 
-from codeyard.cli import knowledge, playbooks, schedules, secrets, server, sessions
+from codeyard.cli import knowledge, playbooks, schedules, secrets, server, sessions, worker
 from codeyard.cli.admin import admin_app
 from codeyard.cli.handoff import handoff_command
 
@@ -32,3 +32,4 @@ def main() -> None:
 server.register(app)
 app.add_typer(admin_app, name="admin")
 app.command("handoff")(handoff_command)
+worker.register(app)

@@ -4,6 +4,7 @@ import asyncio
 import json
 import os
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -13,12 +14,13 @@ import uvicorn
 
 from codeyard import logs
 from codeyard.api.app import Background, create_app
-from codeyard.config import Settings
+from codeyard.config import Settings, SettingsError
 from codeyard.runner.embedded import build_runner
 from codeyard.scheduler.ticker import build_ticker
 from codeyard.services.container import Services
 from codeyard.services.identity import Bootstrap
 from codeyard.storage.db import Database, migrate
+from codeyard.worker.queue import QueueDispatcher
 
 log = structlog.get_logger("codeyard.serve")
 
@@ -71,6 +73,10 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
     parts: list[Background] = []
     if settings.runner_enabled:
         parts.append(build_runner(settings, services))
+    elif not settings.is_sqlite:  # an API replica: runnable sessions become jobs for `codeyard worker`
+        dispatcher = QueueDispatcher(settings.resolved_database_url)
+        services.set_dispatcher(dispatcher)
+        parts.append(dispatcher)
     if settings.scheduler_enabled:
         parts.append(build_ticker(settings, services))
     return parts
@@ -115,6 +121,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on (CODEYARD_PORT).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (CODEYARD_DATA_DIR).")] = None,
     database_url: Annotated[str | None, typer.Option(help="Database URL (CODEYARD_DATABASE_URL).")] = None,
+    no_runner: Annotated[
+        bool, typer.Option("--no-runner", help="Run no sessions here: an API replica for `codeyard worker`s.")
+    ] = False,
 ) -> None:
     """Run the API server with its session runner and schedule ticker (embedded mode: one process, SQLite)."""
     overrides = {
@@ -122,9 +131,22 @@ def serve(
         for k, v in {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}.items()
         if v is not None
     }
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if no_runner:
+        overrides["runner_enabled"] = False
+    settings = checked_settings(overrides)
     logs.configure(settings.log_format)
     asyncio.run(serve_async(settings))
+
+
+def checked_settings(overrides: Mapping[str, object]) -> Settings:
+    """The settings, refusing to start (status 2, the setting named) when a required one is missing."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings.ensure_secret_key()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    return settings
 
 
 def register(app: typer.Typer) -> None:
