@@ -115,9 +115,10 @@ def clone_data_dir(source: Path, target: Path) -> None:
         _by_data_dir[target.resolve()] = _url_of(name)
 
 
-def query(data_dir: Path, sql: str, **params: object) -> list[tuple[Any, ...]]:
-    """Rows of ``sql`` (named ``:params``) on the database of the server whose data dir is ``data_dir``."""
-    url = sync_url(database_url_for(data_dir) or f"sqlite:///{data_dir / 'codeyard.db'}")
+def query(data_dir: Path, sql: str, database_url: str | None = None, **params: object) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (named ``:params``) on ``database_url``, by default the database of the server whose data
+    dir is ``data_dir``."""
+    url = sync_url(database_url or database_url_for(data_dir) or f"sqlite:///{data_dir / 'codeyard.db'}")
     engine = create_engine(url, poolclass=NullPool)
     try:
         with engine.connect() as conn:

@@ -68,6 +68,7 @@ class Deployment:
     workers: list[Worker]
     model: FakeModelServer
     data_dir: Path
+    database_url: str
 
 
 @pytest.fixture
@@ -83,7 +84,7 @@ def deployment(tmp_path: Path, postgres_url: str) -> Iterator[Deployment]:
         replicas.append(start_server(api_dir, env, args=["--no-runner"]))  # the bootstrap is done: same keys
         workers.append(start_worker(tmp_path / "w1", env))
         workers.append(start_worker(tmp_path / "w2", env))
-        yield Deployment(replicas, workers, model, api_dir)
+        yield Deployment(replicas, workers, model, api_dir, postgres_url)
     finally:
         for worker in workers:
             end(worker)
@@ -93,7 +94,7 @@ def deployment(tmp_path: Path, postgres_url: str) -> Iterator[Deployment]:
 
 
 def holder(dep: Deployment, session_id: str) -> Worker | None:
-    rows = query(dep.data_dir, "SELECT claimed_by FROM sessions WHERE id = :s", s=session_id)
+    rows = query(dep.data_dir, "SELECT claimed_by FROM sessions WHERE id = :s", dep.database_url, s=session_id)
     owner = rows[0][0] if rows else None
     for worker in dep.workers:
         if owner and owner.split(":")[1] == str(worker.process.pid):
