@@ -142,6 +142,7 @@ class SessionRun:
             and row.request.get("structured_output_required", True) is not False,
         )
         result = await agent.run_turn()
+        await self.count_time()  # counted before the outcome is stored: a client seeing it sees the ACUs too
         if result.outcome == Outcome.FINISHED:
             await self.runs.finish(sid, self.runner_id, None)
         elif result.outcome == Outcome.WAITING:

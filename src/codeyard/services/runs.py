@@ -362,7 +362,8 @@ class Runs:
     async def add_working_time(self, session_id: str, seconds: float) -> float:
         """Count working time; returns ``acus_consumed``."""
         async with self.db.write() as s:
-            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id))
+            # Locked: the runner's timer and its last count at the end of a run may add at the same moment.
+            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id).with_for_update())
             if row is None:
                 return 0.0
             row.working_seconds += max(0.0, seconds)
