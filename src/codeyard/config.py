@@ -84,6 +84,13 @@ class Settings(BaseSettings):
     """Default: ``AWS_ACCESS_KEY_ID``."""
     s3_secret_access_key: str | None = None
     """Default: ``AWS_SECRET_ACCESS_KEY``."""
+    checkpoint_interval: float = Field(default=60.0, gt=0)
+    """Seconds between workspace checkpoints while the agent works (distributed mode: PostgreSQL)."""
+
+    @property
+    def checkpoints_enabled(self) -> bool:
+        """Workspaces are checkpointed to the blob store where a session can move between machines."""
+        return not self.is_sqlite
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,8 +1,10 @@
 """The distributed mode with real processes on one PostgreSQL database: two ``serve --no-runner`` API replicas
 and two ``codeyard worker`` processes. A worker killed with SIGKILL in the middle of a command: the session
 finishes on the other worker, every message stored before the kill present once. An API replica killed: the
-other answers. SIGTERM: a worker gives its session back at once and exits 0."""
+other answers. The workspace is restored from its last checkpoint in the blob store, and the agent told so.
+SIGTERM: a worker gives its session back at once and exits 0."""
 
+import json
 import os
 import signal
 import subprocess
@@ -16,10 +18,11 @@ import httpx2
 import pytest
 
 from codeyard.sdk import Client
-from tests.conftest import REPO, LiveServer, start_server, stop_server
+from tests.conftest import REPO, LiveServer, free_port, start_server, stop_server
 from tests.databases import query
 from tests.fakes.model_server import FakeModelServer, Step
 from tests.runtime.conftest import runtime_env, settled, wait_for
+from tests.s3_server import running_s3_server
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -74,8 +77,14 @@ class Deployment:
 @pytest.fixture
 def deployment(tmp_path: Path, postgres_url: str) -> Iterator[Deployment]:
     model = FakeModelServer().start()
+    s3_context = running_s3_server(free_port(), tmp_path)
+    s3 = s3_context.__enter__()
+    s3.create_bucket("codeyard")
     # a plain-subprocess sandbox: the scripted commands use marker files in the test's temp dir
-    env = runtime_env(model, CODEYARD_DATABASE_URL=postgres_url, CODEYARD_SANDBOX_BACKEND="local")
+    env = runtime_env(
+        model, CODEYARD_DATABASE_URL=postgres_url, CODEYARD_SANDBOX_BACKEND="local", CODEYARD_CHECKPOINT_INTERVAL="1"
+    )
+    env |= s3.env("codeyard")  # the blob store every process shares: attachments and workspace checkpoints
     api_dir = tmp_path / "api"
     replicas: list[LiveServer] = []
     workers: list[Worker] = []
@@ -91,6 +100,7 @@ def deployment(tmp_path: Path, postgres_url: str) -> Iterator[Deployment]:
         for replica in replicas:
             stop_server(replica)
         model.stop()
+        s3_context.__exit__(None, None, None)
 
 
 def holder(dep: Deployment, session_id: str) -> Worker | None:
@@ -124,6 +134,7 @@ def test_a_killed_worker_s_session_finishes_on_the_other(deployment: Deployment,
             time.sleep(0.1)
         victim = holder(dep, sid)
         assert victim is not None
+        time.sleep(3)  # the workspace checkpoint timer (1 s here) saves one.txt
         victim.process.send_signal(signal.SIGKILL)
         victim.process.wait()
 
@@ -140,6 +151,13 @@ def test_a_killed_worker_s_session_finishes_on_the_other(deployment: Deployment,
         assert texts.count("all done") == 1
         events = [e.event_type for e in client.sessions.events(sid).items]
         assert "runner_lost" in events
+    # the survivor rebuilt the workspace from the checkpoint, and the agent was told
+    survivor_dir = tmp_path / ("w2" if victim is dep.workers[0] else "w1")
+    restored = survivor_dir / "workspaces" / sid / "one.txt"
+    assert restored.exists(), survivor.log()
+    assert restored.read_text() == "one\n"
+    sent = [json.dumps(r.body) for r in dep.model.requests if "TASK-TAKEOVER" in json.dumps(r.body)]
+    assert any("the machine was replaced; the workspace is as of step" in body for body in sent)
 
 
 def test_sigterm_gives_the_session_back_and_exits_cleanly(deployment: Deployment, tmp_path: Path) -> None:
