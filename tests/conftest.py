@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from codeyard.config import Settings
 from codeyard.services.container import Services
 from codeyard.services.principal import Role
 from codeyard.storage.db import Database, migrate
+from tests import databases
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,8 +42,28 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
         "scheduler_enabled": False,
         "secret_key": "test-secret-key",
     }
+    if databases.ON_POSTGRES:
+        values["database_url"] = databases.database_url_for(data_dir)
+        values["allow_local_repos"] = True  # as on SQLite, where the tests' local git repos are allowed
     values.update(overrides)
     return Settings(**values)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_databases() -> Iterator[None]:
+    """On PostgreSQL, fail at once when the server is missing, and drop the run's databases at the end."""
+    if databases.ON_POSTGRES and (problem := databases.postgres_problem()):
+        pytest.exit(f"CODEYARD_TEST_DATABASE=postgres, but {problem}", returncode=3)
+    yield
+    databases.drop_all()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A fresh migrated PostgreSQL database for a test that needs PostgreSQL whatever the suite runs on."""
+    if problem := databases.postgres_problem():
+        pytest.skip(problem)
+    return databases.fresh_postgres_url()
 
 
 @dataclass
@@ -93,7 +114,8 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def api(tmp_path: Path, migrated_template: Path) -> AsyncIterator[ApiEnv]:
     settings = make_settings(tmp_path / "data", public_url="http://testserver")
     settings.data_dir.mkdir(parents=True)
-    shutil.copyfile(migrated_template, settings.data_dir / "codeyard.db")
+    if settings.is_sqlite:
+        shutil.copyfile(migrated_template, settings.data_dir / "codeyard.db")
     db, services = await prepare(settings)
     app = create_app(settings, services)
     boot = json.loads((settings.data_dir / "bootstrap.json").read_text())
@@ -139,8 +161,10 @@ class LiveServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(data_dir: Path, env_overrides: dict[str, str] | None = None, port: int | None = None) -> LiveServer:
-    """Start ``python -m codeyard serve`` and wait until it answers ``/healthz``."""
+def start_server(
+    data_dir: Path, env_overrides: dict[str, str] | None = None, port: int | None = None, args: Sequence[str] = ()
+) -> LiveServer:
+    """Start ``python -m codeyard serve [args]`` and wait until it answers ``/healthz``."""
     port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEYARD_", "DEVIN_"))}
     env |= {
@@ -150,12 +174,14 @@ def start_server(data_dir: Path, env_overrides: dict[str, str] | None = None, po
         "CODEYARD_SECRET_KEY": "live-test-secret",
         "PYTHONPATH": str(REPO / "src"),
     }
+    if url := databases.database_url_for(data_dir):
+        env |= {"CODEYARD_DATABASE_URL": url, "CODEYARD_ALLOW_LOCAL_REPOS": "true"}
     env |= env_overrides or {}
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"serve-{port}.log"
     out = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
     process = subprocess.Popen(
-        [sys.executable, "-m", "codeyard", "serve"],
+        [sys.executable, "-m", "codeyard", "serve", *args],
         env=env,
         stdout=out,
         stderr=out,

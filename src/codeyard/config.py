@@ -13,6 +13,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class SettingsError(ValueError):
+    """A setting the server cannot start without is missing or unusable; the message names it."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CODEYARD_", extra="ignore")
 
@@ -134,6 +138,25 @@ class Settings(BaseSettings):
     access_log: bool = True
     """One line per HTTP request in the server log (method, path, status, milliseconds, request id)."""
 
+    blob_url: str | None = None
+    """Where files go (attachments, handoff bundles, workspace checkpoints): unset = the data dir; a directory;
+    or ``s3://bucket/prefix`` for an S3-compatible store (with the ``CODEYARD_S3_*`` settings)."""
+    s3_endpoint_url: str | None = None
+    """The S3 API's URL for a store other than AWS (MinIO, R2, Ceph), e.g. ``http://minio:9000``."""
+    s3_region: str | None = None
+    """The bucket's region (AWS); default from ``AWS_REGION`` / ``AWS_DEFAULT_REGION``."""
+    s3_access_key_id: str | None = None
+    """Default: ``AWS_ACCESS_KEY_ID``."""
+    s3_secret_access_key: str | None = None
+    """Default: ``AWS_SECRET_ACCESS_KEY``."""
+    checkpoint_interval: float = Field(default=60.0, gt=0)
+    """Seconds between workspace checkpoints while the agent works (distributed mode: PostgreSQL)."""
+
+    @property
+    def checkpoints_enabled(self) -> bool:
+        """Workspaces are checkpointed to the blob store where a session can move between machines."""
+        return not self.is_sqlite
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'codeyard.db'}"
@@ -161,9 +184,18 @@ class Settings(BaseSettings):
         return self.is_sqlite if self.allow_local_repos is None else self.allow_local_repos
 
     def ensure_secret_key(self) -> str:
-        """The configured key, else the one generated into the data dir at first start (mode 0600)."""
+        """The configured key, else the one generated into the data dir at first start (mode 0600).
+
+        With PostgreSQL the processes of one deployment run on several machines and must share one key, so it
+        is never generated there: a missing key is a ``SettingsError`` naming ``CODEYARD_SECRET_KEY``."""
         if self.secret_key:
             return self.secret_key
+        if not self.is_sqlite:
+            raise SettingsError(
+                "CODEYARD_SECRET_KEY is required with PostgreSQL (CODEYARD_DATABASE_URL): give every process of "
+                "the deployment the same long random value, e.g. from `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))'`"
+            )
         path = self.data_dir / "secret_key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -94,7 +94,8 @@ async def test_the_data_dir_and_its_files_are_private(tmp_path: Path) -> None:
     assert _mode(old) == 0o600
     org = (await services.identity.list_orgs())[0].id
     stored = await services.attachments.store_bytes(org, "new.txt", b"data", None, source="user")
-    assert _mode(services.attachments.path_of(stored)) == 0o600
-    assert _mode(services.attachments.path_of(stored).parent) == 0o700
+    stored_path = await services.attachments.local_file(stored)
+    assert _mode(stored_path) == 0o600
+    assert _mode(stored_path.parent) == 0o700
     assert os.stat(data).st_uid == os.getuid()
     await db.dispose()

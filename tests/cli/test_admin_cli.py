@@ -14,13 +14,20 @@ from codeyard.api.app import create_app
 from codeyard.cli.admin import admin_app
 from codeyard.cli.server import prepare
 from tests.conftest import make_settings
+from tests.databases import database_url_for
 
 runner = CliRunner()
 
 
+def db_env(data_dir: Path) -> dict[str, str] | None:
+    """The admin command's database: the data dir's SQLite file, or the test's PostgreSQL database."""
+    url = database_url_for(data_dir)
+    return {"CODEYARD_DATABASE_URL": url} if url else None
+
+
 def admin(data_dir: Path, *args: str, ok: bool = True) -> Any:
     """Run ``codeyard admin … --data-dir`` and return its parsed ``--json`` output (or the result on failure)."""
-    result = runner.invoke(admin_app, [*args, "--json", "--data-dir", str(data_dir)])
+    result = runner.invoke(admin_app, [*args, "--json", "--data-dir", str(data_dir)], env=db_env(data_dir))
     if not ok:
         assert result.exit_code == 1, result.output
         return result
@@ -53,7 +60,7 @@ def test_orgs_create_and_list(tmp_path: Path) -> None:
     assert [o["name"] for o in listed] == ["research", "ops"]
     assert listed[0] == created
 
-    table = runner.invoke(admin_app, ["orgs", "list", "--data-dir", str(tmp_path)])
+    table = runner.invoke(admin_app, ["orgs", "list", "--data-dir", str(tmp_path)], env=db_env(tmp_path))
     assert table.exit_code == 0
     header, *rows = table.stdout.splitlines()
     assert header.split() == ["ORG_ID", "NAME", "CREATED_AT"]

@@ -1,7 +1,6 @@
 """Regressions found in review: messages that arrive during the last model call, the ACU budget on resume,
 a deleted playbook, the model's working-directory spellings, secrets in tool-call arguments."""
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from codeyard.services.playbooks import PlaybookSpec
 from codeyard.services.principal import Principal, Role
 from codeyard.services.sessions import NewSession
 from tests.conftest import LiveServer, make_settings
+from tests.databases import query
 from tests.fakes.model_server import FakeModelServer, Step
 from tests.runtime.conftest import settled, wait_for
 
@@ -108,11 +108,6 @@ def test_secrets_in_tool_call_arguments_are_not_stored(
         session_secrets=[{"key": "PW", "value": "argument-secret-987", "sensitive": True}],
     )
     wait_for(client, session.session_id, settled)
-    db = sqlite3.connect(runtime.data_dir / "codeyard.db")
-    try:
-        stored = " ".join(
-            row[0] for row in db.execute("SELECT item FROM agent_history WHERE session_id = ?", (session.session_id,))
-        )
-    finally:
-        db.close()
+    rows = query(runtime.data_dir, "SELECT item FROM agent_history WHERE session_id = :s", s=session.session_id)
+    stored = " ".join(str(row[0]) for row in rows)
     assert "argument-secret-987" not in stored and "[REDACTED:PW]" in stored

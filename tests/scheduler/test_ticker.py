@@ -7,7 +7,6 @@ Sessions are started by the real sessions service; no runner runs, so outcomes a
 
 import asyncio
 import json
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from codeyard.services.sessions import NewSession, SessionFilters, apply_state, 
 from codeyard.storage.db import Database
 from codeyard.storage.tables import AgentSessionRow, MessageRow, Schedule, ScheduleRun, ServiceUser
 from tests.conftest import make_settings
+from tests.databases import clone_data_dir
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
@@ -111,7 +111,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def build_env(template: Path, data_dir: Path, start: datetime) -> tuple[Env, list[Database]]:
-    shutil.copytree(template, data_dir)
+    clone_data_dir(template, data_dir)
     settings = make_settings(data_dir)
     first_db = Database(settings.resolved_database_url)
     clock = FakeClock(start)

@@ -1,7 +1,6 @@
-"""Two real ``codeyard serve`` processes on one SQLite file, both ticking every second, over two minutes of
-real time: an every-minute schedule starts exactly one session per minute."""
+"""Two real ``codeyard serve`` processes on one database (SQLite, or PostgreSQL with CODEYARD_TEST_DATABASE), both
+ticking every second, over two minutes of real time: an every-minute schedule starts exactly one session per minute."""
 
-import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +9,7 @@ import httpx2
 import pytest
 
 from tests.conftest import start_server, stop_server
+from tests.databases import query
 
 pytestmark = pytest.mark.slow
 
@@ -38,10 +38,11 @@ def test_two_serve_processes_on_one_database_start_one_session_per_minute(tmp_pa
             f"{second.url}/v3/organizations/sessions", params={"schedule_id": schedule_id}, headers=headers, timeout=10
         )
         sessions = listed.json()["items"]
-        with sqlite3.connect(data_dir / "codeyard.db") as db:
-            runs = db.execute(
-                "SELECT due_at, session_id FROM schedule_runs WHERE schedule_id = ? ORDER BY due_at", (schedule_id,)
-            ).fetchall()
+        runs = query(
+            data_dir,
+            "SELECT due_at, session_id FROM schedule_runs WHERE schedule_id = :s ORDER BY due_at",
+            s=schedule_id,
+        )
         fired = [due_at for due_at, _ in runs if due_at <= second_due]
         assert fired == [first_due.timestamp(), second_due]
         ours = {session_id for due_at, session_id in runs if due_at <= second_due}

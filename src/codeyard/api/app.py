@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from codeyard import __version__
@@ -12,6 +13,7 @@ from codeyard.api import docs, errors
 from codeyard.api.aliases import BetaAliasMiddleware
 from codeyard.api.body_limit import BodyLimitMiddleware
 from codeyard.api.deps import org_in_path
+from codeyard.api.nul_guard import NulGuardMiddleware
 from codeyard.api.problem_docs import add_problem_responses
 from codeyard.api.ratelimit import RateLimiter
 from codeyard.api.request_id import RequestIdMiddleware
@@ -98,6 +100,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     )
     app.state.codeyard = AppState(settings, services, RateLimiter(settings.rate_limit, settings.auth_failure_limit))
     errors.install(app)
+    app.add_middleware(NulGuardMiddleware)  # inside the body limit: it reads only bodies under the cap
     app.add_middleware(SurrogateGuardMiddleware)  # innermost of the three: it reads bodies BodyLimit has capped
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, upload_limit=settings.attachment_max_bytes)
     app.add_middleware(RequestIdMiddleware, access_log=settings.access_log)
@@ -131,5 +134,14 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     async def healthz() -> dict[str, str]:
         await services.db.ping()
         return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        """Ready for traffic: the database and the blob store answer (a load balancer's health check)."""
+        checks = await services.readiness()
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503
+        )
 
     return app

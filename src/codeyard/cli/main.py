@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from codeyard.cli import _help, knowledge, playbooks, schedules, secrets, server, sessions
+from codeyard.cli import _help, knowledge, playbooks, schedules, secrets, server, sessions, worker
 from codeyard.cli.admin import admin_app
 from codeyard.cli.handoff import handoff_command
 
@@ -58,3 +58,4 @@ def main() -> None:
 server.register(app)
 app.add_typer(admin_app, name="admin")
 app.command("handoff")(handoff_command)
+worker.register(app)

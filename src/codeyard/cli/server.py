@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -124,6 +125,13 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
     if settings.runner_enabled:
         parts.append(build_runner(settings, services))
         parts.append(PullRequestRefresher(settings, services))
+    elif not settings.is_sqlite:  # an API replica: runnable sessions become jobs for `codeyard worker`
+        from codeyard.worker.queue import QueueDispatcher
+
+        dispatcher = QueueDispatcher(settings.resolved_database_url)
+        services.set_dispatcher(dispatcher)
+        parts.append(dispatcher)
+        parts.append(PullRequestRefresher(settings, services))  # the workers run sessions; replicas refresh PRs
     if settings.scheduler_enabled:
         parts.append(build_ticker(settings, services))
     if settings.webhooks_enabled:
@@ -218,6 +226,9 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on (CODEYARD_PORT).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (CODEYARD_DATA_DIR).")] = None,
     database_url: Annotated[str | None, typer.Option(help="Database URL (CODEYARD_DATABASE_URL).")] = None,
+    no_runner: Annotated[
+        bool, typer.Option("--no-runner", help="Run no sessions here: an API replica for `codeyard worker`s.")
+    ] = False,
 ) -> None:
     """Run the API server with its session runner and schedule ticker (embedded mode: one process, SQLite)."""
     overrides = {
@@ -226,9 +237,10 @@ def serve(
         if v is not None
     }
     from codeyard import logs
-    from codeyard.config import Settings
 
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if no_runner:
+        overrides["runner_enabled"] = False
+    settings = checked_settings(overrides)
     logs.configure(settings.log_format)
     check_model(settings)
     try:
@@ -283,6 +295,19 @@ SERVE_EPILOG = "\n\n".join(
         "CODEYARD_SANDBOX_BACKEND, CODEYARD_SANDBOX_NETWORK, CODEYARD_SECRET_KEY: the README lists every setting.",
     ]
 )
+
+
+def checked_settings(overrides: Mapping[str, object]) -> Settings:
+    """The settings, refusing to start (status 2, the setting named) when a required one is missing."""
+    from codeyard.config import Settings, SettingsError
+
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    try:
+        settings.ensure_secret_key()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    return settings
 
 
 def register(app: typer.Typer) -> None:

@@ -83,6 +83,10 @@ class EmbeddedRunner:
             task.cancel()
         self._wake.set()
 
+    def wake(self) -> None:
+        """Look for runnable sessions now (a worker's queue said one is ready)."""
+        self._wake.set()
+
     # -- Background ----------------------------------------------------------------------------------------
     async def start(self) -> None:
         resumed = await self.services.runs.expire_dead_runners(socket.gethostname(), pid_alive)

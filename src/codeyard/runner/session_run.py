@@ -8,12 +8,13 @@ from pathlib import Path
 
 import structlog
 
-from codeyard.agent.loop import Agent, AgentConfig, Outcome
-from codeyard.agent.model import Model, ModelError
+from codeyard.agent.history import pending_calls
+from codeyard.agent.loop import INTERRUPTED, Agent, AgentConfig, Outcome
+from codeyard.agent.model import Message, Model, ModelError
 from codeyard.agent.tools import Toolbox
 from codeyard.config import Settings
 from codeyard.handoff.apply import HandoffApplyError, apply_handoff, parse_manifest
-from codeyard.runner import clone, context, instructions, remotes, session_git, workspace
+from codeyard.runner import checkpoint, clone, context, instructions, remotes, session_git, workspace
 from codeyard.runner.journal import DbJournal
 from codeyard.runner.knowledge import SessionKnowledge
 from codeyard.runner.redaction import Redactor
@@ -97,6 +98,7 @@ class SessionRun:
         except asyncio.CancelledError:
             if self.sandbox is not None:
                 await self.sandbox.kill_all()
+            await asyncio.shield(self.checkpoint())  # stopped or shutting down: keep the workspace for the next
             await asyncio.shield(self.runs.release(sid, self.runner_id))
             raise
         except LeaseLostError:
@@ -136,6 +138,9 @@ class SessionRun:
         budget = await self.services.consumption.session_budget(row)
         journal = DbJournal(self.runs, sid, row.org_id, self.runner_id, redact, budget, self.acus)
 
+        restored = None
+        if self.settings.checkpoints_enabled and not self.root.exists():  # moved here: the last checkpoint
+            restored = await checkpoint.restore(self.services.blobs, self.root, self.spool, sid)
         files = [(att.name, Path(path)) for att, path in await self.runs.user_attachments(sid)]
         ws = await workspace.prepare(
             self.root,
@@ -185,6 +190,8 @@ class SessionRun:
         env = {**session_git.git_identity(self.settings.git_author), **env}
         sensitive = {key: value for key, value, is_sensitive in pairs if is_sensitive}
         opener = session_git.opener(self.settings, self.services, row, ws, auth, redact, sensitive)
+        if restored is not None:
+            await self._tell_moved(journal, restored)
         tools = Toolbox(
             self.sandbox,
             journal,
@@ -207,7 +214,14 @@ class SessionRun:
             require_output=row.structured_output_schema is not None
             and row.request.get("structured_output_required", True) is not False,
         )
-        result = await agent.run_turn()
+        timer = asyncio.create_task(self._checkpoint_timer()) if self.settings.checkpoints_enabled else None
+        try:
+            result = await agent.run_turn()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        await self.checkpoint()  # a rest point (or a stop): the workspace as the agent left it
+        await self.count_time()  # counted before the outcome is stored: a client seeing it sees the ACUs too
         if result.outcome == Outcome.FINISHED:
             await self.runs.finish(sid, self.runner_id, None)
         elif result.outcome == Outcome.WAITING:
@@ -222,6 +236,32 @@ class SessionRun:
             )
         else:
             await self.runs.release(sid, self.runner_id)
+
+    @property
+    def spool(self) -> Path:
+        return self.settings.data_dir / "tmp"
+
+    async def checkpoint(self) -> None:
+        """Save the workspace to the blob store (distributed mode); a failure is logged, the session goes on."""
+        if not self.settings.checkpoints_enabled:
+            return
+        try:
+            step = (await self.runs.get(self.row.id)).history_length
+            await checkpoint.save(self.services.blobs, self.root, self.spool, self.row.id, step)
+        except Exception:
+            log.exception("workspace checkpoint failed", session_id=self.row.id)
+
+    async def _checkpoint_timer(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.checkpoint_interval)
+            await self.checkpoint()
+
+    async def _tell_moved(self, journal: DbJournal, step: int) -> None:
+        """Tell the agent its workspace came from a checkpoint: close any tool call cut off by the move first."""
+        history = await journal.history()
+        closed = [Message("tool", INTERRUPTED, tool_call_id=call.id) for call in pending_calls(history)]
+        await journal.record([*closed, Message("user", checkpoint.moved_note(step))])
+        log.info("workspace restored from a checkpoint", session_id=self.row.id, step=step)
 
     async def _apply_handoff(self, ws: workspace.Workspace) -> tuple[list[str], Path | None]:
         """A ``codeyard handoff`` session: rebuild the user's work tree in its repository before the agent starts;

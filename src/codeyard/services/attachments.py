@@ -1,8 +1,13 @@
-"""Attachment files: stored under the data dir by UUID, handed out as signed expiring links (contract §6)."""
+"""Attachment files: stored in the blob store by UUID, handed out as signed expiring links (contract §6).
+
+The links are codeyard's own (``/files/<uuid>/<name>?expires=&signature=``): the API checks them and serves the
+blob, from the data dir or streamed from an S3-compatible store, so links look and behave the same on both.
+"""
 
 import hashlib
 import os
 import re
+import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from codeyard.errors import FieldError, LinkError, NotFoundError, PayloadTooLargeError
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.crypto import Vault
+from codeyard.storage.blobs import BlobNotFoundError, BlobStore
 from codeyard.storage.db import Database
 from codeyard.storage.tables import Attachment, SessionAttachment
 
@@ -52,7 +58,9 @@ def safe_name(name: str | None) -> str:
 @dataclass(frozen=True)
 class StoredFile:
     attachment: Attachment
-    path: Path
+    key: str
+    path: Path | None
+    """The file on this machine's disk when the blob store keeps it there (the data dir); else stream ``key``."""
 
 
 class Attachments:
@@ -60,6 +68,7 @@ class Attachments:
         self,
         db: Database,
         vault: Vault,
+        blobs: BlobStore,
         data_dir: Path,
         public_url: str,
         *,
@@ -69,14 +78,34 @@ class Attachments:
     ) -> None:
         self.db = db
         self.vault = vault
-        self.root = data_dir / "attachments"
+        self.blobs = blobs
+        self.spool = data_dir / "tmp"
+        self.cache = data_dir / "blob-cache"
         self.public_url = public_url
         self.max_bytes = max_bytes
         self.link_ttl = link_ttl
         self.clock = clock
 
-    def path_of(self, attachment: Attachment) -> Path:
-        return self.root / attachment.org_id / attachment.id
+    @staticmethod
+    def key_of(attachment: Attachment) -> str:
+        return f"attachments/{attachment.org_id}/{attachment.id}"
+
+    async def local_file(self, attachment: Attachment) -> Path:
+        """The attachment as a file on this machine: in place for the data dir, else fetched once into a cache."""
+        key = self.key_of(attachment)
+        path = self.blobs.local_path(key)
+        if path is not None:
+            return path
+        cached = self.cache / attachment.org_id / attachment.id
+        if not cached.exists():
+            cached.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            partial = cached.with_name(f".{attachment.id}.{secrets.token_hex(6)}.part")
+            try:
+                await self.blobs.get_file(key, partial)
+                partial.replace(cached)
+            finally:
+                partial.unlink(missing_ok=True)
+        return cached
 
     # -- links -----------------------------------------------------------------------------------------
     def signed_url(self, attachment: Attachment, ttl: int | None = None) -> str:
@@ -96,7 +125,25 @@ class Attachments:
             row = await s.scalar(select(Attachment).where(Attachment.id == attachment_id))
         if row is None or row.name != name:
             raise NotFoundError("attachment not found")
-        return StoredFile(row, self.path_of(row))
+        key = self.key_of(row)
+        return StoredFile(row, key, self.blobs.local_path(key))
+
+    async def open_stream(self, stored: StoredFile) -> AsyncIterator[bytes]:
+        """The blob's bytes; ``NotFoundError`` now (before a response starts) when the blob is missing."""
+        chunks = self.blobs.stream(stored.key)
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = b""
+        except BlobNotFoundError as exc:
+            raise NotFoundError("the attachment's file is missing from the blob store") from exc
+
+        async def body() -> AsyncIterator[bytes]:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+
+        return body()
 
     # -- upload ----------------------------------------------------------------------------------------
     async def store(
@@ -110,23 +157,20 @@ class Attachments:
         created_by: str | None = None,
     ) -> Attachment:
         attachment_id = str(uuid.uuid4())
-        folder = self.root / org_id
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        final = folder / attachment_id
-        partial = folder / f".{attachment_id}.part"
+        self.spool.mkdir(mode=0o700, parents=True, exist_ok=True)
+        partial = self.spool / f"{attachment_id}.part"
         digest = hashlib.sha256()
         size = 0
         try:
-            with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb") as out:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as out:
                 async for chunk in chunks:
                     size += len(chunk)
                     if size > self.max_bytes:
                         raise PayloadTooLargeError(f"the file is larger than the limit of {self.max_bytes} bytes")
                     digest.update(chunk)
                     out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            partial.replace(final)
+            await self.blobs.put_file(f"attachments/{org_id}/{attachment_id}", partial)
         finally:
             partial.unlink(missing_ok=True)
         row = Attachment(
@@ -144,7 +188,7 @@ class Attachments:
             async with self.db.write() as s:
                 s.add(row)
         except BaseException:
-            final.unlink(missing_ok=True)
+            await self.blobs.delete(self.key_of(row))
             raise
         return row
 

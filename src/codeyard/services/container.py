@@ -1,5 +1,7 @@
 """All services of one process, built once from the settings and a database."""
 
+import asyncio
+
 from codeyard.config import Settings
 from codeyard.services.attachments import Attachments
 from codeyard.services.changes import Changes
@@ -23,6 +25,7 @@ from codeyard.services.schedules import Schedules
 from codeyard.services.secrets import Secrets
 from codeyard.services.sessions import Sessions
 from codeyard.services.webhooks import Webhooks
+from codeyard.storage.blobs import BlobStore, open_blob_store
 from codeyard.storage.db import Database
 
 
@@ -36,9 +39,11 @@ class Services:
         self.vault = Vault(settings.ensure_secret_key())
         self.dispatcher: Dispatcher = dispatcher or PollingDispatcher()
         self.identity = Identity(db, clock)
+        self.blobs: BlobStore = open_blob_store(settings)
         self.attachments = Attachments(
             db,
             self.vault,
+            self.blobs,
             settings.data_dir,
             settings.resolved_public_url,
             max_bytes=settings.attachment_max_bytes,
@@ -71,6 +76,19 @@ class Services:
         self.event_feed = EventFeed(
             db, poll_interval=settings.stream_poll_interval, queue_size=settings.stream_queue_size
         )
+
+    async def readiness(self, timeout: float = 5.0) -> dict[str, str]:
+        """``ok``, or what failed, for each dependency a request needs: the database and the blob store."""
+        checks: dict[str, str] = {}
+        for name, probe in (("database", self.db.ping), ("blobs", self.blobs.ping)):
+            try:
+                await asyncio.wait_for(probe(), timeout)
+                checks[name] = "ok"
+            except TimeoutError:
+                checks[name] = f"no answer within {timeout:g} s"
+            except Exception as exc:  # any failure of the dependency means: not ready
+                checks[name] = f"{type(exc).__name__}: {str(exc)[:200]}"
+        return checks
 
     def set_dispatcher(self, dispatcher: Dispatcher) -> None:
         """Wire the process's runner in after it was built from these services."""

@@ -108,13 +108,17 @@ class Runs:
             if candidate is None:
                 return None
             async with self.db.write() as s:
+                # The oldest runnable row no other runner has locked (PostgreSQL skips locked rows instead of
+                # queueing behind them; on SQLite the write transaction already excludes the others).
                 row = await s.scalar(
                     select(AgentSessionRow)
-                    .where(AgentSessionRow.id == candidate, self._runnable(now))
-                    .with_for_update()
+                    .where(self._runnable(now), AgentSessionRow.is_archived.is_(False))
+                    .order_by(AgentSessionRow.pk)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
                 )
                 if row is None:
-                    continue  # another runner won the race; try the next one
+                    continue  # others hold or took the runnable ones; look again
                 state = state_of(row)
                 if state.status in (S.CLAIMED, S.RUNNING) and row.claimed_by is not None:
                     state = state.requeue()  # its runner died: continue from the stored history
@@ -238,7 +242,7 @@ class Runs:
 
     # -- state of one session ------------------------------------------------------------------------
     async def _held(self, s: AsyncSession, session_id: str, runner_id: str) -> AgentSessionRow:
-        row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id))
+        row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id).with_for_update())
         if row is None:
             raise NotFoundError(f"session {session_id} not found")
         if row.claimed_by != runner_id:
@@ -422,7 +426,8 @@ class Runs:
     async def add_working_time(self, session_id: str, seconds: float) -> float:
         """Count working time; returns ``acus_consumed``."""
         async with self.db.write() as s:
-            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id))
+            # Locked: the runner's timer and its last count at the end of a run may add at the same moment.
+            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id).with_for_update())
             if row is None:
                 return 0.0
             row.working_seconds += max(0.0, seconds)
@@ -458,7 +463,7 @@ class Runs:
 
     async def user_attachments(self, session_id: str) -> list[tuple[Attachment, str]]:
         return [
-            (a, str(self.attachments.path_of(a)))
+            (a, str(await self.attachments.local_file(a)))
             for a, source in await self.attachments.for_session(session_id)
             if source == "user"
         ]
@@ -479,7 +484,8 @@ class Runs:
     ) -> AgentSessionRow | None:
         now = self.clock()
         async with self.db.write() as s:
-            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id))
+            # Locked: a user's message committed meanwhile is then counted by ``_pending`` below, never lost.
+            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id).with_for_update())
             if row is None or (runner_id is not None and row.claimed_by != runner_id):
                 return None
             state: SessionState = state_of(row)

@@ -288,9 +288,11 @@ class Sessions:
         return await self.db.read_batch(read)
 
     async def _load(self, s: AsyncSession, org_id: str | None, session_id: str) -> AgentSessionRow:
-        """The session inside a write transaction (404 when it is not in ``org_id``)."""
+        """The session inside a write transaction, its row locked until the commit (PostgreSQL; SQLite has one
+        writer at a time), so a runner settling the session and this request never act on the same old state
+        (404 when it is not in ``org_id``)."""
         query = _lookup(org_id, session_id)
-        row = None if query is None else await s.scalar(query)
+        row = None if query is None else await s.scalar(query.with_for_update())
         if row is None:
             raise NotFoundError(f"session {session_id[:80]} not found")
         return row

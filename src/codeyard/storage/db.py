@@ -9,6 +9,7 @@ PostgreSQL needs none of this and gets one ordinary engine.
 import asyncio
 import contextlib
 import fcntl
+import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,7 +39,10 @@ class Database:
             self.write_engine = self._sqlite_engine(url, "BEGIN IMMEDIATE", echo)
             self.read_engine = self._sqlite_engine(url, "BEGIN", echo)
         else:
-            self.write_engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.write_engine = create_async_engine(
+                url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json_without_nul
+            )
+            _strip_nul_from_parameters(self.write_engine.sync_engine)
             self.read_engine = self.write_engine
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -50,9 +54,10 @@ class Database:
 
     @staticmethod
     def _sqlite_engine(url: str, begin: str, echo: bool) -> AsyncEngine:
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, json_serializer=_json_without_nul)
 
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        _strip_nul_from_parameters(engine.sync_engine)
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Connection) -> None:
@@ -129,10 +134,19 @@ class Database:
 
     def _sync_engine(self, begin: str) -> Engine:
         if not self.is_sqlite:
-            return create_engine(sync_url(self.url), pool_size=8, max_overflow=8, pool_pre_ping=True)
+            engine = create_engine(
+                sync_url(self.url), pool_size=8, max_overflow=8, pool_pre_ping=True, json_serializer=_json_without_nul
+            )
+            _strip_nul_from_parameters(engine)
+            return engine
         engine = create_engine(
-            sync_url(self.url), connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8, max_overflow=8
+            sync_url(self.url),
+            connect_args={"timeout": 30, "check_same_thread": False},
+            pool_size=8,
+            max_overflow=8,
+            json_serializer=_json_without_nul,
         )
+        _strip_nul_from_parameters(engine)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
@@ -148,6 +162,32 @@ class Database:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_without_nul(v) for v in value) if not hasattr(value, "_fields") else value
+    return value
+
+
+def _json_without_nul(value: Any) -> str:
+    return json.dumps(_without_nul(value))
+
+
+def _strip_nul_from_parameters(engine: Engine) -> None:
+    """Text the server itself stores (command output, model replies) may hold NUL characters, which PostgreSQL
+    cannot store: they become U+FFFD, the same on both databases. Requests never get here with NUL (the API
+    answers 422); bytes parameters are left alone."""
+
+    @event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _clean(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> Any:
+        if executemany and isinstance(parameters, list):
+            return statement, [_without_nul(p) for p in parameters]
+        return statement, _without_nul(parameters)
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

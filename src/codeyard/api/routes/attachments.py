@@ -1,9 +1,10 @@
 """Attachments: upload, bearer download (307 to a signed link) and the signed link itself (contract §6)."""
 
 from collections.abc import AsyncIterator
+from urllib.parse import quote
 
-from fastapi import APIRouter, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi import APIRouter, Response, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse, StreamingResponse
 
 from codeyard.api.deps import Caller, OrgId, ServicesDep, require
 from codeyard.api.schemas.sessions import AttachmentUploadResponse
@@ -45,18 +46,25 @@ async def download_attachment(attachment_id: str, name: str, org: OrgId, service
 @public_router.get("/files/{attachment_id}/{name}", response_class=FileResponse, include_in_schema=False)
 async def signed_download(
     attachment_id: str, name: str, services: ServicesDep, expires: str = "", signature: str = ""
-) -> FileResponse:
+) -> Response:
     stored = await services.attachments.open_signed(attachment_id, name, expires, signature)
-    if not stored.path.exists():
-        raise NotFoundError("the attachment's file is missing from the server")
-    return FileResponse(
-        stored.path,
-        filename=stored.attachment.name,
-        media_type=stored.attachment.content_type or "application/octet-stream",
-        content_disposition_type="attachment",
-        headers={
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox",
-            "Cache-Control": "private, max-age=60",
-        },
-    )
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox",
+        "Cache-Control": "private, max-age=60",
+    }
+    media_type = stored.attachment.content_type or "application/octet-stream"
+    if stored.path is not None:
+        if not stored.path.is_file():
+            raise NotFoundError("the attachment's file is missing from the server")
+        return FileResponse(
+            stored.path,
+            filename=stored.attachment.name,
+            media_type=media_type,
+            content_disposition_type="attachment",
+            headers=headers,
+        )
+    body = await services.attachments.open_stream(stored)
+    headers["Content-Disposition"] = f"attachment; filename*=utf-8''{quote(stored.attachment.name, safe='')}"
+    headers["Content-Length"] = str(stored.attachment.size)
+    return StreamingResponse(body, media_type=media_type, headers=headers)

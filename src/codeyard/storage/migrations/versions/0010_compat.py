@@ -1,7 +1,7 @@
 """daily ACU usage, session insights, organization tags
 
 Revision ID: 0010
-Revises: 0005
+Revises: 0006
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
