@@ -1,6 +1,6 @@
 """``/v3/organizations/{org_id}/sessions…`` (devin-api-reference §5; contract §4)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import Field, TypeAdapter
@@ -18,8 +18,10 @@ from codeyard.api.schemas.sessions import (
     TagsBody,
     TagsResponse,
 )
-from codeyard.services.principal import Permission
+from codeyard.api.state import AppState
+from codeyard.services.principal import Permission, Principal
 from codeyard.services.sessions import NewSession, SessionFilters
+from codeyard.storage.tables import AgentSessionRow
 
 router = APIRouter(tags=["sessions"])
 VIEW = [require(Permission.VIEW_SESSIONS)]
@@ -39,10 +41,13 @@ def multi(request: Request, name: str, declared: list[str] | None) -> list[str]:
     return [part for value in values for part in value.split(",") if part]
 
 
-@router.post("/sessions", response_model=SessionResponse, dependencies=MANAGE)
-async def create_session(body: SessionCreate, caller: Caller, org: OrgId, state: StateDep) -> SessionResponse:
+async def start_session(
+    body: SessionCreate, caller: Principal, org: str, state: AppState, *, recorded: dict[str, Any] | None = None
+) -> AgentSessionRow:
+    """Create a session from a create request (v3 and v1 alike): impersonation checked, every field recorded."""
     if body.create_as_user_id is not None:
         caller.require(Permission.IMPERSONATE_USERS)  # acting for another user: org_admin and above (403)
+        await state.services.sessions.check_user(org, body.create_as_user_id)
     spec = NewSession(
         prompt=body.prompt,
         title=body.title,
@@ -55,12 +60,15 @@ async def create_session(body: SessionCreate, caller: Caller, org: OrgId, state:
         repos=body.repos or [],
         attachment_urls=body.attachment_urls or [],
         structured_output_schema=body.structured_output_schema,
-        request=body.model_dump(exclude=_SECRET_FIELDS, exclude_unset=True),
+        request=body.model_dump(exclude=_SECRET_FIELDS, exclude_unset=True) | (recorded or {}),
         user_id=body.create_as_user_id,
     )
-    if body.create_as_user_id is not None:
-        await state.services.sessions.check_user(org, body.create_as_user_id)
-    row = await state.services.sessions.create(caller, org, spec)
+    return await state.services.sessions.create(caller, org, spec)
+
+
+@router.post("/sessions", response_model=SessionResponse, dependencies=MANAGE)
+async def create_session(body: SessionCreate, caller: Caller, org: OrgId, state: StateDep) -> SessionResponse:
+    row = await start_session(body, caller, org, state)
     positions = await state.services.sessions.queue_positions([row.id])
     return render.session(row, state.settings.resolved_public_url, positions.get(row.id))
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, UploadFile
 from fastapi.responses import RedirectResponse
 
 from codeyard.api.deps import Caller, ServicesDep, StateDep, require
+from codeyard.api.routes.sessions import start_session
 from codeyard.api.schemas.knowledge import NoteWrite
 from codeyard.api.schemas.playbooks import PlaybookWrite
 from codeyard.api.schemas.secrets import SecretCreate
@@ -42,7 +43,7 @@ from codeyard.services.pagination import MAX_PAGE, Page
 from codeyard.services.playbooks import PlaybookSpec
 from codeyard.services.principal import Permission, Principal
 from codeyard.services.secrets import SecretSpec, check_value
-from codeyard.services.sessions import NewSession, SessionFilters
+from codeyard.services.sessions import SessionFilters
 from codeyard.storage.tables import AgentSessionRow, MessageRow, Playbook, Secret
 
 router = APIRouter(prefix="/v1", tags=["v1"])
@@ -156,24 +157,7 @@ async def v1_create_session(body: V1SessionCreate, caller: Caller, org: V1Org, s
             return V1SessionCreated(
                 session_id=existing.id, url=v1_session(existing, public)["url"], is_new_session=False
             )
-    spec = NewSession(
-        prompt=body.prompt,
-        title=body.title,
-        tags=body.tags or [],
-        playbook_id=body.playbook_id,
-        knowledge_ids=body.knowledge_ids,
-        secret_ids=body.secret_ids,
-        session_secrets=[s.model_dump() for s in body.session_secrets] if body.session_secrets else None,
-        max_acu_limit=body.max_acu_limit,
-        repos=body.repos or [],
-        attachment_urls=body.attachment_urls or [],
-        structured_output_schema=body.structured_output_schema,
-        request=body.model_dump(exclude=_SECRET_FIELDS, exclude_unset=True) | {"api_version": "v1"},
-        user_id=body.create_as_user_id,
-    )
-    if body.create_as_user_id is not None:
-        await services.sessions.check_user(org, body.create_as_user_id)
-    row = await services.sessions.create(caller, org, spec)
+    row = await start_session(body, caller, org, state, recorded={"api_version": "v1"})
     return V1SessionCreated(
         session_id=row.id, url=v1_session(row, public)["url"], is_new_session=True if body.idempotent else None
     )
