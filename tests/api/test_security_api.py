@@ -18,16 +18,17 @@ from tests.conftest import ApiEnv, make_settings
 async def test_acting_as_another_user_needs_org_admin(api: ApiEnv) -> None:
     member = await api.key(Role.ORG_MEMBER)
     path = api.org_path("/sessions")
-    body = {"prompt": "work", "create_as_user_id": "user-123"}
+    person = (await api.services.identity.create_service_user("a person", Role.ORG_MEMBER, api.org_id)).id
+    body = {"prompt": "work", "create_as_user_id": person}
     denied = assert_problem(await api.client.post(path, json=body, headers=api.auth(member)), 403)
     assert "ImpersonateOrgSessions" in denied["detail"]
     assert (await api.client.post(path, json={"prompt": "work"}, headers=api.auth(member))).status_code == 200
     created = await api.client.post(path, json=body, headers=api.auth())
-    assert created.status_code == 200 and created.json()["user_id"] == "user-123"
+    assert created.status_code == 200 and created.json()["user_id"] == person
     enterprise = await api.client.post(path, json=body, headers=api.auth(api.enterprise_key))
     assert enterprise.status_code == 200
     messages = api.org_path(f"/sessions/{created.json()['session_id']}/messages")
-    as_other = {"message": "more", "message_as_user_id": "user-123"}
+    as_other = {"message": "more", "message_as_user_id": person}
     assert_problem(await api.client.post(messages, json=as_other, headers=api.auth(member)), 403)
     assert (await api.client.post(messages, json=as_other, headers=api.auth())).status_code == 200
 
