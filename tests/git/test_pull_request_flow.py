@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -16,6 +17,7 @@ from tests.conftest import REPO, LiveServer, start_server, stop_server
 from tests.fakes.forge_server import ForgeServer
 from tests.fakes.git_http import GitHttpServer
 from tests.fakes.model_server import FakeModelServer, Step
+from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.runtime.conftest import runtime_env, settled, wait_for
 
 TOKEN = "ghp_" + "Zq7Xw3Vt9Rp2Lm8Kj4Hg6Fd1Sa5Qe0Yu7Io3Pa"
@@ -55,6 +57,7 @@ def server(
         CODEYARD_CLONE_ALLOW_PRIVATE="true",
         CODEYARD_PR_REFRESH_SECONDS="1",
         CODEYARD_GIT_AUTHOR="Agent Smith <agent@example.com>",
+        CODEYARD_WEBHOOK_ALLOW_PRIVATE="true",
     )
     live = start_server(tmp_path_factory.mktemp("pr-flow") / "data", env)
     answer = httpx2.post(
@@ -94,9 +97,27 @@ def everything_stored(client: Client, server: LiveServer, session_id: str) -> st
     return "\n".join([*(e.model_dump_json() for e in events), *(m.model_dump_json() for m in messages), server.log()])
 
 
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver() as r:
+        yield r
+
+
 def test_a_session_opens_a_pull_request_that_is_tracked(
-    client: Client, server: LiveServer, model_server: FakeModelServer, git_server: GitHttpServer, forge: ForgeServer
+    client: Client,
+    server: LiveServer,
+    model_server: FakeModelServer,
+    git_server: GitHttpServer,
+    forge: ForgeServer,
+    receiver: WebhookReceiver,
 ) -> None:
+    hook = httpx2.post(
+        f"{server.url}/v3/organizations/webhooks",
+        headers={"Authorization": f"Bearer {server.org_key}"},
+        json={"url": receiver.url, "event_types": ["session.pull_request"]},
+    )
+    assert hook.status_code == 200, hook.text
+    receiver.secret = hook.json()["secret"]
     bare = git_server.create_repo("owner/app", CALC)
     model_server.add_script(
         "TASK-PR",
@@ -140,6 +161,15 @@ def test_a_session_opens_a_pull_request_that_is_tracked(
         client, session.session_id, lambda s: bool(s.pull_requests) and s.pull_requests[0].pr_state == "merged"
     )
     assert merged.pull_requests[0].pr_state == "merged"
+
+    # a signed session.pull_request webhook for the PR opened, and one for its merge
+    def states(got: list[dict[str, Any]]) -> list[str]:
+        return [r["body"]["data"]["pull_requests"][0]["pr_state"] for r in got]
+
+    got = receiver.wait_for(lambda got: "merged" in states(got))
+    assert {r["body"]["type"] for r in got} == {"session.pull_request"}
+    assert states(got)[0] == "open"
+    assert got[0]["body"]["data"]["session_id"] == session.session_id
 
     # the token is nowhere: sandbox env and .git/config (the first command printed both), events, messages, logs
     workspace = server.data_dir / "workspaces" / session.session_id
