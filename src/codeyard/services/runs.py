@@ -108,17 +108,16 @@ class Runs:
             if candidate is None:
                 return None
             async with self.db.write() as s:
-                # The oldest runnable row no other runner has locked (PostgreSQL skips locked rows instead of
-                # queueing behind them; on SQLite the write transaction already excludes the others).
+                # The fair queue's next session, if it is still runnable and no other runner has it locked
+                # (PostgreSQL skips a locked row instead of queueing behind it; on SQLite the write transaction
+                # already excludes the others).
                 row = await s.scalar(
                     select(AgentSessionRow)
-                    .where(self._runnable(now), AgentSessionRow.is_archived.is_(False))
-                    .order_by(AgentSessionRow.pk)
-                    .limit(1)
+                    .where(AgentSessionRow.id == candidate, self._runnable(now), AgentSessionRow.is_archived.is_(False))
                     .with_for_update(skip_locked=True)
                 )
                 if row is None:
-                    continue  # others hold or took the runnable ones; look again
+                    continue  # another runner holds or took it; look again
                 state = state_of(row)
                 if state.status in (S.CLAIMED, S.RUNNING) and row.claimed_by is not None:
                     state = state.requeue()  # its runner died: continue from the stored history
