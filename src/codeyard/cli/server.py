@@ -202,6 +202,8 @@ async def serve_async(settings: Settings) -> None:
     _log().info(
         "serving", url=settings.resolved_public_url, database=db.url.split("://")[0], data_dir=str(settings.data_dir)
     )
+    if not settings.model:
+        _log().warning(NO_MODEL_AT_START)
     _exit_cleanly_after_stop_signals()
     try:
         await server.serve(sockets=[sock])
@@ -266,13 +268,13 @@ NO_MODEL_AT_START = (
 
 
 def check_model(settings: Settings) -> None:
-    """Refuse to start with model settings that cannot work (one line, the valid forms); warn when there is none."""
+    """Refuse to start with model settings that cannot work (one line, the valid forms). No model at all is a
+    warning, logged once the server is up (``serve_async``), not a reason to stop."""
     from codeyard.agent.model import ModelConfigError
     from codeyard.agent.providers.factory import check_config
     from codeyard.runner.embedded import model_config
 
     if not settings.model:
-        _log().warning(NO_MODEL_AT_START)
         return
     try:
         check_config(model_config(settings))

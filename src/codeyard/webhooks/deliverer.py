@@ -12,6 +12,7 @@ from collections.abc import Callable
 import structlog
 
 from codeyard.config import Settings
+from codeyard.errors import is_out_of_storage
 from codeyard.services import outbox
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.webhooks import Job, Webhooks
@@ -87,8 +88,11 @@ class Deliverer:
                 await self.round()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("webhook delivery round failed; retrying")
+            except Exception as exc:
+                if is_out_of_storage(exc):  # one line, no traceback: the API already answers 507 for the same cause
+                    log.warning("webhook delivery waits: the server is out of storage")
+                else:
+                    log.exception("webhook delivery round failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll)
             self._wake.clear()
