@@ -2,7 +2,7 @@
 5xx, every response matches its documented schema, and every status code is documented.
 
 Bounded so that it stays well under two minutes on two shared cores: a few cases per operation (a few hundred in
-all: 374 today), one fixed seed, no shrinking, no time budget (the case count is fixed). The schemathesis CLI runs
+all), one fixed seed, no shrinking, no time budget (the case count is fixed). The schemathesis CLI runs
 as a subprocess, as a user would run it.
 """
 
@@ -20,7 +20,9 @@ from tests.conftest import LiveServer, start_server, stop_server
 pytestmark = pytest.mark.slow
 
 SEED = 1212
-CASES_PER_OPERATION = 10
+CASES_PER_OPERATION = 4
+STREAMS = r"/stream$"
+"""Live streams answer for as long as the client listens: they are tested in tests/runtime/test_streams.py."""
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance"
 
 
@@ -55,6 +57,8 @@ def schemathesis(server: LiveServer, key: str, report: Path) -> subprocess.Compl
         "--no-shrink",
         "--workers",
         "1",
+        "--exclude-path-regex",
+        STREAMS,
         "--request-timeout",
         "20",
         "--header",
@@ -65,7 +69,7 @@ def schemathesis(server: LiveServer, key: str, report: Path) -> subprocess.Compl
         str(report),
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEMATHESIS_")}
-    return subprocess.run(command, capture_output=True, text=True, timeout=180, env=env, check=False)
+    return subprocess.run(command, capture_output=True, text=True, timeout=420, env=env, check=False)
 
 
 def test_the_documented_api_survives_a_bounded_fuzzing_run(fuzz_server: LiveServer, tmp_path: Path) -> None:
@@ -73,5 +77,5 @@ def test_the_documented_api_survives_a_bounded_fuzzing_run(fuzz_server: LiveServ
     result = schemathesis(fuzz_server, fuzz_server.enterprise_key, tmp_path / "junit.xml")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     generated = re.search(r"(\d+) generated", result.stdout)
-    assert generated is not None and 100 <= int(generated.group(1)) <= 1000, result.stdout[-1500:]
+    assert generated is not None and 100 <= int(generated.group(1)) <= 1500, result.stdout[-1500:]
     assert "Internal Server Error" not in fuzz_server.log()
