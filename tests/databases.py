@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -28,6 +29,12 @@ from codeyard.storage.db import migrate, sync_url
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://codeyard:codeyard@127.0.0.1:5432/codeyard_test"
 POSTGRES_URL = os.environ.get("CODEYARD_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
 ON_POSTGRES = os.environ.get("CODEYARD_TEST_DATABASE", "sqlite").lower() in ("postgres", "postgresql", "pg")
+
+
+def sqlite_only(reason: str) -> pytest.MarkDecorator:
+    """Skip a test on the PostgreSQL pass, saying why (what it checks is the database file in the data dir)."""
+    return pytest.mark.skipif(ON_POSTGRES, reason=f"SQLite only: {reason}")
+
 
 _lock = threading.Lock()
 _template: str | None = None

@@ -13,6 +13,7 @@ from codeyard.cli.server import prepare
 from codeyard.services.principal import Role
 from tests.api.test_wire_rules import assert_problem
 from tests.conftest import ApiEnv, make_settings
+from tests.databases import sqlite_only
 
 
 async def test_acting_as_another_user_needs_org_admin(api: ApiEnv) -> None:
@@ -77,6 +78,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@sqlite_only("it checks the modes of the database file in the data dir")
 async def test_the_data_dir_and_its_files_are_private(tmp_path: Path) -> None:
     data = tmp_path / "data"
     (data / "attachments" / "org-old").mkdir(parents=True, mode=0o755)

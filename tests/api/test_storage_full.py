@@ -15,6 +15,7 @@ import httpx2
 import pytest
 
 from tests.conftest import REPO, free_port
+from tests.databases import sqlite_only
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +77,7 @@ def fill(disk: Path) -> Path:
     return filler
 
 
+@sqlite_only("it fills the disk of the data dir, which holds the database only with SQLite")
 def test_a_full_disk_is_a_507_and_reads_keep_working(small_disk: Path, tmp_path: Path) -> None:
     log = tmp_path / "serve.log"
     process, url = serve(small_disk / "data", log)

@@ -19,6 +19,7 @@ from codeyard.runner.session_run import local_repos_allowed
 from codeyard.runner.workspace import WorkspaceError, prepare, resolve_repo
 from codeyard.sdk import Client
 from tests.conftest import make_settings
+from tests.databases import sqlite_only
 from tests.fakes.model_server import FakeModelServer, Step
 from tests.runtime.conftest import git, settled, wait_for
 from tests.runtime.test_runtime_e2e import tool_results
@@ -197,6 +198,7 @@ def test_a_gitdir_file_or_alternates_cannot_lead_into_the_data_dir(tmp_path: Pat
         resolve_repo(str(worktree), "https://h", allow_local=True, forbidden=data)
 
 
+@sqlite_only("local repositories are off by default with PostgreSQL whatever the orgs")
 async def test_local_repositories_are_off_once_a_second_org_exists(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "data")
     db, services = await prepare_server(settings)
@@ -224,6 +226,7 @@ def test_a_session_cannot_rewrite_a_host_repositorys_objects(
     assert subprocess.run(["git", "fsck", "--strict"], cwd=calc_repo, capture_output=True).returncode == 0
 
 
+@sqlite_only("local repositories are off by default with PostgreSQL whatever the orgs")
 async def test_the_runner_says_at_start_that_local_repositories_are_off(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1,7 +1,6 @@
 """A deleted organization runs nothing any more: its running session stops (its command is killed), its queued
 session never starts, and its schedules are gone, on a real server with the scripted model."""
 
-import sqlite3
 import time
 from collections.abc import Iterator
 
@@ -10,6 +9,7 @@ import psutil
 import pytest
 
 from tests.conftest import LiveServer, start_server, stop_server
+from tests.databases import query
 from tests.fakes.model_server import FakeModelServer, Step
 from tests.runtime.conftest import runtime_env
 
@@ -56,14 +56,11 @@ def test_a_deleted_org_stops_its_sessions_and_schedules(one_slot: LiveServer, mo
     assert deleted.status_code == 200
     until(lambda: not sleepers(), timeout=15)
 
-    db = sqlite3.connect(one_slot.data_dir / "codeyard.db")
-    try:
-        rows = dict(db.execute("SELECT id, status || '/' || status_detail FROM sessions").fetchall())
-        assert rows == {running: "exit/user_request", queued["session_id"]: "exit/user_request"}
-        [(claimed_by,)] = db.execute("SELECT claimed_by FROM sessions WHERE id = ?", (queued["session_id"],))
-        assert claimed_by is None
-        assert db.execute("SELECT count(*) FROM schedules WHERE deleted_at IS NULL OR enabled").fetchone() == (0,)
-    finally:
-        db.close()
+    data = one_slot.data_dir
+    rows = dict(query(data, "SELECT id, status || '/' || status_detail FROM sessions"))
+    assert rows == {running: "exit/user_request", queued["session_id"]: "exit/user_request"}
+    [(claimed_by,)] = query(data, "SELECT claimed_by FROM sessions WHERE id = :id", id=queued["session_id"])
+    assert claimed_by is None
+    assert query(data, "SELECT count(*) FROM schedules WHERE deleted_at IS NULL OR enabled") == [(0,)]
     time.sleep(2)  # a runner slot is free now: the queued session must still never start
     assert queued["session_id"] not in [line for line in one_slot.log().splitlines() if "session started" in line]

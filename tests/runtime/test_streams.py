@@ -17,6 +17,7 @@ import pytest
 
 from codeyard.sdk import Client
 from tests.conftest import REPO, LiveServer, start_server, stop_server
+from tests.databases import database_url_for
 from tests.fakes.model_server import FakeModelServer, Step
 from tests.runtime.conftest import runtime_env, settled, wait_for
 
@@ -216,6 +217,9 @@ def _client(server: LiveServer) -> Client:
 def _org_key(server: LiveServer, org_id: str) -> str:
     """An org-admin key of ``org_id``, provisioned the way an operator does it (``codeyard admin``)."""
     env = {**os.environ, "CODEYARD_SECRET_KEY": "live-test-secret", "PYTHONPATH": str(REPO / "src")}
+    database_url = database_url_for(server.data_dir)
+    if database_url:  # the suite on PostgreSQL: the server's database is not a file in its data dir
+        env["CODEYARD_DATABASE_URL"] = database_url
     out = subprocess.run(
         [
             *(sys.executable, "-m", "codeyard", "admin", "service-users", "create", "other-admin"),
