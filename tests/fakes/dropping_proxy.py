@@ -21,6 +21,8 @@ class DroppingProxy:
         self.drop_after = list(drop_after)
         """For the first connections in turn: bytes from the server after which both sides are closed."""
         self.requests: list[bytes] = []
+        self.responses: list[bytes] = []
+        """What each connection received from the server (up to its drop)."""
         self._sock = listening_socket()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._accept, name="dropping-proxy", daemon=True)
@@ -50,6 +52,7 @@ class DroppingProxy:
                 limit = self.drop_after.pop(0) if self.drop_after else None
                 index = len(self.requests)
                 self.requests.append(b"")
+                self.responses.append(b"")
             threading.Thread(target=self._serve, args=(client, limit, index), daemon=True).start()
 
     def _serve(self, client: socket.socket, limit: int | None, index: int) -> None:
@@ -71,10 +74,13 @@ class DroppingProxy:
         try:
             while data := upstream.recv(65536):
                 if limit is not None and passed + len(data) >= limit:
-                    client.sendall(data[: max(0, limit - passed)])
-                    break
-                passed += len(data)
+                    data = data[: max(0, limit - passed)]
+                with self._lock:
+                    self.responses[index] += data
                 client.sendall(data)
+                passed += len(data)
+                if limit is not None and passed >= limit:
+                    break
         except OSError:
             pass
         finally:

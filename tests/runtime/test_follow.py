@@ -3,8 +3,10 @@ async, resuming after a dropped connection), ``sessions.wait`` and ``create(wait
 and ``sessions events``."""
 
 import json
+import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -49,6 +51,10 @@ def test_the_decoder_follows_the_sse_framing() -> None:
     assert decoder.last_event_id == "e1"
     assert list(decoder.decode(["id: e2", "event: cut", "data: {"])) == []  # the connection dropped here
     assert decoder.last_event_id == "e1", "an incomplete message is no resume point"
+    assert not decoder.cut
+    fresh = SSEDecoder("e1")
+    assert list(fresh.decode([": cut: this client fell behind", ""])) == [] and fresh.cut
+    assert fresh.last_event_id == "e1"
 
 
 def test_create_with_wait_returns_the_finished_session_and_the_reply(
@@ -159,3 +165,43 @@ def test_cli_watch_shows_steps_live_and_exits_by_outcome(
     assert command["details"]["exit_code"] == 0 and command["details"]["output"].startswith("line-1\n")
     table = runner.invoke(app, ["sessions", "events", sid])
     assert "file_edited" in table.stdout and "status_changed" in table.stdout
+
+
+def test_stream_resumes_after_the_server_cuts_a_client_that_fell_behind(tmp_path: Path) -> None:
+    """With room for one event per client, terminating a session (two events in one transaction) cuts its stream;
+    the SDK reconnects with ``Last-Event-ID`` and still sees both events, once."""
+    server = start_server(
+        tmp_path / "data",
+        {
+            "CODEYARD_RUNNER_ENABLED": "false",
+            "CODEYARD_SCHEDULER_ENABLED": "false",
+            "CODEYARD_STREAM_QUEUE_SIZE": "1",
+            "CODEYARD_STREAM_HEARTBEAT": "1",
+        },
+    )
+    try:
+        with client_of(server) as direct:
+            sid = direct.sessions.create(prompt="wait in the queue").session_id
+            last = [e.event_id for e in direct.sessions.iter_events(sid)][-1]
+        host, port = server.url.removeprefix("http://").split(":")
+        with DroppingProxy(host, int(port), drop_after=[]) as proxy, client_of(server, proxy.url) as client:
+            streamed: list[str] = []
+            follower = threading.Thread(
+                target=lambda: streamed.extend(e.event_type for e in client.sessions.stream(sid, last_event_id=last))
+            )
+            follower.start()
+            deadline = time.monotonic() + 30
+            while not proxy.responses or b": ping" not in proxy.responses[0]:  # subscribed a second ago
+                assert time.monotonic() < deadline, "no heartbeat"
+                time.sleep(0.05)
+            with client_of(server) as direct:
+                direct.sessions.terminate(sid)
+            follower.join(60)
+        assert not follower.is_alive()
+        assert streamed == ["status_changed", "session_terminated"]
+        sent = b"".join(proxy.requests).lower().split(b"get /v3/")[1:]  # the connection may be reused
+        assert len(sent) >= 2, "the stream was cut and resumed"
+        assert b": cut" in b"".join(proxy.responses)
+        assert f"last-event-id: {last}".encode() in sent[0] and b"last-event-id: event-" in sent[1]
+    finally:
+        stop_server(server)

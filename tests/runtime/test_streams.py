@@ -275,11 +275,13 @@ def test_a_client_that_falls_behind_is_cut_and_resumes_by_replay(tmp_path: Path)
             http.stream("GET", path, headers={"Authorization": f"Bearer {server.org_key}"}) as response,
             _client(server) as client,
         ):
-            messages = sse_messages(response)
+            comments: list[str] = []
+            messages = sse_messages(response, comments)
             opening = next(messages)
             assert opening.data is None and opening.id
             sid = client.sessions.create(prompt="two events in one transaction").session_id
             before_cut = list(messages)  # ends: the server cut the stream
+            assert comments[-1].startswith(": cut"), "the server says why it ended the stream"
             client.sessions.send_message(sid, "after the cut")
         resume_from = before_cut[-1].id if before_cut else opening.id
         resumed = []

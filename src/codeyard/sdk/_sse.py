@@ -19,6 +19,8 @@ class SSEDecoder:
         self.last_event_id = last_event_id
         """The id of the last complete message (a message cut by a dropped connection does not count)."""
         self._id = last_event_id
+        self.cut = False
+        """The server said it cut this connection because the client fell behind (a `: cut…` comment)."""
         self._event = ""
         self._data: list[str] = []
 
@@ -32,6 +34,7 @@ class SSEDecoder:
                 return None
             return ServerSentEvent(event or "message", "\n".join(data), self.last_event_id)
         if line.startswith(":"):
+            self.cut = self.cut or line.startswith((": cut", ":cut"))
             return None
         name, _, value = line.partition(":")
         value = value.removeprefix(" ")

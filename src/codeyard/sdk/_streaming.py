@@ -2,7 +2,7 @@
 connection drops or the server cuts a client that fell behind, so the caller sees every event once, in order.
 
 A stream ends for good when the server ends it after a final status (`exit`, `error`, `suspended`), or when it
-ends a connection without sending anything new.
+ends a connection without sending anything new and without saying it cut the client (a `: cut` comment).
 """
 
 import asyncio
@@ -109,17 +109,18 @@ def follow(
     progress = _Progress(last_event_id, max_reconnects, timeout)
     while True:
         received, final = 0, False
+        progress.decoder.cut = False
         try:
             with client._open_stream(call, progress.decoder.last_event_id, progress.remaining()) as lines:
                 for message in progress.decoder.decode(_until_deadline(lines, progress)):
                     event = progress.event(message.data)
                     received += 1
-                    final = is_final(event)
+                    final = final or is_final(event)
                     yield event
         except (APIConnectionError, APIStatusError, httpx2.TransportError) as exc:
             time.sleep(progress.failed(exc))
             continue
-        if final or received == 0:
+        if not progress.decoder.cut and (final or received == 0):
             return
 
 
@@ -134,17 +135,18 @@ async def afollow(
     progress = _Progress(last_event_id, max_reconnects, timeout)
     while True:
         received, final = 0, False
+        progress.decoder.cut = False
         try:
             async with client._open_stream(call, progress.decoder.last_event_id, progress.remaining()) as lines:
                 async for message in progress.decoder.adecode(_auntil_deadline(lines, progress)):
                     event = progress.event(message.data)
                     received += 1
-                    final = is_final(event)
+                    final = final or is_final(event)
                     yield event
         except (APIConnectionError, APIStatusError, httpx2.TransportError) as exc:
             await asyncio.sleep(progress.failed(exc))
             continue
-        if final or received == 0:
+        if not progress.decoder.cut and (final or received == 0):
             return
 
 

@@ -24,6 +24,7 @@ from codeyard.storage.tables import EventRow
 router = APIRouter(tags=["streams"])
 VIEW = [require(Permission.VIEW_SESSIONS)]
 REPLAY_PAGE = 500
+CUT_COMMENT = "cut: this client fell behind; reconnect with Last-Event-ID"
 
 _STREAM_DOC: dict[int | str, dict[str, Any]] = {
     200: {
@@ -112,8 +113,9 @@ async def _events(
             return
         while True:
             batch = await subscription.next_batch()
-            if subscription.cut:
-                return  # too far behind: the client resumes with Last-Event-ID
+            if subscription.cut:  # too far behind: say so (a comment, ignored by EventSource) and end
+                yield ServerSentEvent(comment=CUT_COMMENT)
+                return
             ending = False
             for row in batch:
                 if row.pk <= last:
