@@ -250,6 +250,8 @@ def _place(root: Path, name: str, source: Path) -> Path:
         except FileExistsError:
             if _same(root, relative, source):
                 return root / relative
+        except (FileNotFoundError, NotADirectoryError) as exc:  # the folder was replaced while the file was placed
+            raise WorkspaceError(f"attachments/ changed while {name[:100]} was placed; it is not placed") from exc
     raise WorkspaceError(f"too many attachments named {name[:100]}")
 
 
