@@ -118,3 +118,37 @@ async def test_failed_logins_from_an_address_never_lock_out_a_valid_key(api: Api
     assert enterprise.status_code == 200
     missing = await api.client.get("/v3/self")
     assert missing.status_code == 429
+
+
+HUGE = 2**53
+"""The largest epoch a query accepts: far past the 32-bit columns of PostgreSQL (a day column is ``integer``)."""
+
+
+async def test_the_largest_accepted_epochs_answer_on_every_database(api: ApiEnv) -> None:
+    session = (await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "p"})).json()
+    await api.services.runs.add_working_time(session["session_id"], 15 * 60)
+    window = {"time_after": HUGE - 86400, "time_before": HUGE}
+    org_reads = [
+        "/consumption/daily",
+        f"/consumption/daily/sessions/{session['session_id']}",
+        "/metrics/active-users",
+        "/metrics/usage",
+        "/metrics/sessions",
+    ]
+    for path in org_reads:
+        r = await api.client.get(api.org_path(path), headers=api.auth(), params=window)
+        assert r.status_code == 200, (path, r.text)
+        r = await api.client.get(api.org_path(path), headers=api.auth(), params={"time_after": 0, "time_before": HUGE})
+        assert r.status_code == 200 or "five years" in r.text, (path, r.text)  # metrics bound their window
+    enterprise = api.auth(api.enterprise_key)
+    for path in ("/v3/enterprise/consumption/daily", f"/v3/enterprise/consumption/daily/organizations/{api.org_id}"):
+        for params in (window, {"time_after": 0, "time_before": HUGE}):
+            r = await api.client.get(path, headers=enterprise, params=params)
+            assert r.status_code == 200, (path, params, r.text)
+    everything = await api.client.get(
+        "/v3/enterprise/consumption/daily", headers=enterprise, params={"time_after": 0, "time_before": HUGE}
+    )
+    assert everything.json()["total_acus"] == 1.0
+    for name in ("created_after", "created_before", "updated_after", "updated_before"):
+        r = await api.client.get(api.org_path("/sessions"), headers=api.auth(), params={name: HUGE})
+        assert r.status_code == 200, (name, r.text)

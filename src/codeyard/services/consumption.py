@@ -24,6 +24,9 @@ PRODUCT = "devin"
 """Every ACU codeyard counts is a Devin session's; the reference's other products (cascade, terminal, review)
 always report 0 here."""
 _ENTERPRISE_LIMIT = "enterprise_cycle_acu_limit"
+_LAST_DAY = 2**31 - 1
+"""The day column is 32 bits on PostgreSQL: a bound past it (the API accepts epochs up to 2**53) is clamped, since no
+stored day can lie beyond it."""
 
 
 def day_of(epoch: float) -> int:
@@ -107,9 +110,9 @@ class Consumption:
         if user_id is not None:
             conditions.append(AcuUsage.user_id == user_id)
         if time_after is not None:
-            conditions.append(AcuUsage.day >= day_of(time_after))
+            conditions.append(AcuUsage.day >= min(day_of(time_after), _LAST_DAY))
         if time_before is not None:
-            conditions.append(AcuUsage.day <= day_of(time_before))
+            conditions.append(AcuUsage.day <= min(day_of(time_before), _LAST_DAY))
         query = (
             select(AcuUsage.day, func.sum(AcuUsage.acus))
             .where(*conditions)
