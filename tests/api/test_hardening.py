@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from codeyard.services.pagination import encode_cursor
 from tests.conftest import ApiEnv
 
 LONE = "\\ud800"
@@ -152,3 +153,15 @@ async def test_the_largest_accepted_epochs_answer_on_every_database(api: ApiEnv)
     for name in ("created_after", "created_before", "updated_after", "updated_before"):
         r = await api.client.get(api.org_path("/sessions"), headers=api.auth(), params={name: HUGE})
         assert r.status_code == 200, (name, r.text)
+
+
+async def test_a_cursor_past_every_key_pages_on_every_database(api: ApiEnv) -> None:
+    await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "p"})
+    for pk in (2**31, 10**18 - 1):
+        after = encode_cursor(pk)
+        for path in ("/sessions", "/knowledge/notes", "/schedules", "/secrets", "/playbooks"):
+            r = await api.client.get(api.org_path(path), headers=api.auth(), params={"after": after})
+            assert r.status_code == 200, (path, pk, r.text)
+            first = await api.client.get(api.org_path(path), headers=api.auth())
+            # newest-first lists continue with everything older, oldest-first ones have nothing after it
+            assert r.json()["items"] in ([], first.json()["items"]), path

@@ -20,6 +20,11 @@ class Page(Generic[T]):
     total: int | None
 
 
+LAST_KEY = 2**31 - 1
+"""Keys are 32-bit integers on PostgreSQL: a cursor past that (made by hand) reads as the last possible key, so it
+pages to an empty list instead of overflowing the query's parameter."""
+
+
 def encode_cursor(pk: int) -> str:
     return base64.urlsafe_b64encode(f"pk:{pk}".encode()).rstrip(b"=").decode()
 
@@ -32,6 +37,6 @@ def decode_cursor(cursor: str | None) -> int | None:
         kind, _, value = raw.partition(":")
         if kind != "pk" or not (value.isascii() and value.isdigit()) or len(value) > 18:
             raise ValueError(raw)  # 18 digits keep the key inside the database's 64-bit integers
-        return int(value)
+        return min(int(value), LAST_KEY)
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadRequestError("the cursor in `after` is not valid") from exc
