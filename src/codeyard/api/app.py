@@ -20,6 +20,7 @@ from codeyard.api.request_id import RequestIdMiddleware
 from codeyard.api.routes import (
     attachments,
     consumption,
+    enterprise_library,
     enterprise_sessions,
     event_search,
     identity,
@@ -110,6 +111,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     app.include_router(consumption.enterprise_router)
     app.include_router(members.enterprise_router)
     app.include_router(enterprise_sessions.router)
+    app.include_router(enterprise_library.router)
     app.include_router(org_tags.router)
     for router in ORG_ROUTERS:
         # The org-less form first: its paths start with a literal resource name, so they never shadow an org id.

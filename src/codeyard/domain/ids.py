@@ -23,3 +23,8 @@ def normalize_session_id(value: str) -> str | None:
     if _BARE_HEX.match(value):
         return f"devin-{value}"
     return None
+
+
+ENTERPRISE_SCOPE = "enterprise"
+"""The owner (``org_id`` column) of enterprise-wide knowledge notes and playbooks, which every organization's
+sessions use beside the org's own. Organization ids are ``org-<hex>``, so it names no organization."""

@@ -67,7 +67,7 @@ async def build(
     playbook = None
     if row.playbook_id:
         try:
-            playbook = await services.playbooks.get(row.org_id, row.playbook_id)
+            playbook = await services.playbooks.usable(row.org_id, row.playbook_id)
         except NotFoundError:  # deleted after the session was created: work without it, and say so
             events.append(
                 EventSpec(

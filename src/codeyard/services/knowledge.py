@@ -9,10 +9,10 @@ it lists in an index, and :meth:`Knowledge.recall` which notes the agent opens l
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from codeyard.domain.ids import new_id
+from codeyard.domain.ids import ENTERPRISE_SCOPE, new_id
 from codeyard.errors import ConflictError, FieldError, NotFoundError
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
@@ -139,6 +139,16 @@ def _paths(folders: Sequence[KnowledgeFolder]) -> dict[str, str]:
     return paths
 
 
+def _owned_by(org_id: str | None) -> ColumnElement[bool]:
+    """Notes of ``org_id``; ``None`` (the enterprise view) means every owner."""
+    return KnowledgeNote.org_id == org_id if org_id is not None else KnowledgeNote.org_id.is_not(None)
+
+
+def _seen_by(org_id: str) -> ColumnElement[bool]:
+    """The notes a session of ``org_id`` uses: the org's own and the enterprise-wide ones."""
+    return KnowledgeNote.org_id.in_((org_id, ENTERPRISE_SCOPE))
+
+
 def _note(row: KnowledgeNote, paths: dict[str, str]) -> Note:
     return Note(
         note_id=row.id,
@@ -165,21 +175,26 @@ class Knowledge:
     # -- notes -----------------------------------------------------------------------------------------
     async def list_notes(
         self,
-        org_id: str,
+        org_id: str | None,
         *,
         after: str | None,
         first: int,
         search: str | None = None,
         folder_path: str | None = None,
         pinned_repo: str | None = None,
+        access_type: str | None = None,
     ) -> Page[Note]:
         """Newest first. ``search`` looks (case-insensitively) in name, body and trigger; ``folder_path`` keeps the
-        notes of that folder and its sub-folders; ``pinned_repo`` keeps notes pinned to exactly that value."""
+        notes of that folder and its sub-folders; ``pinned_repo`` keeps notes pinned to exactly that value.
+        ``org_id`` ``None`` is the enterprise view: every note, the enterprise-wide ones and each org's, which
+        ``access_type`` (``enterprise`` or ``org``) narrows."""
         cursor = decode_cursor(after)
         first = min(first, MAX_PAGE)
         async with self.db.read() as s:
             paths = await self._folder_paths(s, org_id)
-            query = select(KnowledgeNote).where(KnowledgeNote.org_id == org_id)
+            query = select(KnowledgeNote).where(_owned_by(org_id))
+            if access_type is not None:
+                query = query.where(KnowledgeNote.access_type == access_type)
             if search:
                 query = query.where(
                     KnowledgeNote.name.icontains(search, autoescape=True)
@@ -201,36 +216,39 @@ class Knowledge:
         cursor_out = encode_cursor(rows[-1].pk) if has_next and rows else None
         return Page([_note(r, paths) for r in rows], cursor_out, has_next, total)
 
-    async def get(self, org_id: str, note_id: str) -> Note:
+    async def get(self, org_id: str | None, note_id: str) -> Note:
+        """The note of ``org_id`` (``None``: of any owner, for the enterprise view)."""
         async with self.db.read() as s:
             row = await self._load(s, org_id, note_id)
-            return _note(row, await self._folder_paths(s, org_id))
+            return _note(row, await self._folder_paths(s, row.org_id))
 
     async def create(self, org_id: str, spec: NoteSpec) -> Note:
+        """A note of the org, or an enterprise-wide one when ``org_id`` is ``ENTERPRISE_SCOPE``."""
         now = self.clock()
+        access_type = "enterprise" if org_id == ENTERPRISE_SCOPE else "org"
         async with self.db.write() as s:
             await self._check(s, org_id, spec)
-            row = KnowledgeNote(id=new_id("note"), org_id=org_id, access_type="org", created_at=now)
+            row = KnowledgeNote(id=new_id("note"), org_id=org_id, access_type=access_type, created_at=now)
             self._apply(row, spec, now)
             s.add(row)
             paths = await self._folder_paths(s, org_id)
         return _note(row, paths)
 
-    async def replace(self, org_id: str, note_id: str, spec: NoteSpec) -> Note:
+    async def replace(self, org_id: str | None, note_id: str, spec: NoteSpec) -> Note:
         """PUT: every field takes the value in ``spec``, including the defaults of the omitted ones."""
         now = self.clock()
         async with self.db.write() as s:
             row = await self._load(s, org_id, note_id)
-            await self._check(s, org_id, spec)
+            await self._check(s, row.org_id, spec)
             self._apply(row, spec, now)
-            paths = await self._folder_paths(s, org_id)
+            paths = await self._folder_paths(s, row.org_id)
         return _note(row, paths)
 
-    async def delete(self, org_id: str, note_id: str) -> Note:
+    async def delete(self, org_id: str | None, note_id: str) -> Note:
         """Remove the note and return it as it was."""
         async with self.db.write() as s:
             row = await self._load(s, org_id, note_id)
-            note = _note(row, await self._folder_paths(s, org_id))
+            note = _note(row, await self._folder_paths(s, row.org_id))
             await s.delete(row)
         return note
 
@@ -309,12 +327,10 @@ class Knowledge:
         if knowledge_ids is not None:
             if not knowledge_ids:
                 return SessionNotes([], [])
-            query = select(KnowledgeNote).where(
-                KnowledgeNote.org_id == org_id, KnowledgeNote.id.in_(set(knowledge_ids))
-            )
+            query = select(KnowledgeNote).where(_seen_by(org_id), KnowledgeNote.id.in_(set(knowledge_ids)))
             async with self.db.read() as s:
                 rows = list(await s.scalars(query.order_by(KnowledgeNote.pk)))
-                paths = await self._folder_paths(s, org_id)
+                paths = await self._folder_paths(s, org_id, ENTERPRISE_SCOPE)
             return SessionNotes([_note(r, paths) for r in rows], [])
         candidates = await self._candidates(org_id, repos)
         task = terms(text) + [word for repo in repos for word in terms(repo_name(repo))]
@@ -347,15 +363,13 @@ class Knowledge:
         return [candidates[i] for i, _ in ranked][: max(0, limit)]
 
     async def _candidates(self, org_id: str, repos: Sequence[str]) -> list[Note]:
-        """The org's enabled notes whose pin applies to ``repos``, oldest first."""
+        """The enabled notes of the org and the enterprise-wide ones whose pin applies to ``repos``, oldest first."""
         query = (
-            select(KnowledgeNote)
-            .where(KnowledgeNote.org_id == org_id, KnowledgeNote.is_enabled.is_(True))
-            .order_by(KnowledgeNote.pk)
+            select(KnowledgeNote).where(_seen_by(org_id), KnowledgeNote.is_enabled.is_(True)).order_by(KnowledgeNote.pk)
         )
         async with self.db.read() as s:
             rows = list(await s.scalars(query))
-            paths = await self._folder_paths(s, org_id)
+            paths = await self._folder_paths(s, org_id, ENTERPRISE_SCOPE)
         return [_note(r, paths) for r in rows if pin_applies(r.pinned_repo, repos)]
 
     # -- helpers ---------------------------------------------------------------------------------------
@@ -363,12 +377,16 @@ class Knowledge:
     def _folders_of(org_id: str) -> Select[KnowledgeFolder]:
         return select(KnowledgeFolder).where(KnowledgeFolder.org_id == org_id).order_by(KnowledgeFolder.pk)
 
-    async def _folder_paths(self, s: AsyncSession, org_id: str) -> dict[str, str]:
-        return _paths(list(await s.scalars(self._folders_of(org_id))))
+    async def _folder_paths(self, s: AsyncSession, *owners: str | None) -> dict[str, str]:
+        """The folder paths of ``owners`` (``None``: of every owner); folder ids are unique across owners."""
+        query = select(KnowledgeFolder).order_by(KnowledgeFolder.pk)
+        if None not in owners:
+            query = query.where(KnowledgeFolder.org_id.in_(owners))
+        return _paths(list(await s.scalars(query)))
 
     @staticmethod
-    async def _load(s: AsyncSession, org_id: str, note_id: str) -> KnowledgeNote:
-        row = await s.scalar(select(KnowledgeNote).where(KnowledgeNote.id == note_id, KnowledgeNote.org_id == org_id))
+    async def _load(s: AsyncSession, org_id: str | None, note_id: str) -> KnowledgeNote:
+        row = await s.scalar(select(KnowledgeNote).where(KnowledgeNote.id == note_id, _owned_by(org_id)))
         if row is None:
             raise NotFoundError(f"knowledge note {note_id[:80]} not found")
         return row

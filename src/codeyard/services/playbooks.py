@@ -1,13 +1,16 @@
 """Playbooks (contract §7): reusable instructions a session starts from, by ``playbook_id`` or by a ``!macro``
-written in the prompt."""
+written in the prompt.
+
+An organization's sessions use its own playbooks and the enterprise-wide ones (owner ``ENTERPRISE_SCOPE``); a
+macro of the org's own wins over an enterprise-wide playbook with the same macro."""
 
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from codeyard.domain.ids import new_id
+from codeyard.domain.ids import ENTERPRISE_SCOPE, new_id
 from codeyard.errors import ConflictError, FieldError, NotFoundError
 from codeyard.services.clock import Clock, system_clock
 from codeyard.services.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
@@ -38,11 +41,18 @@ class Playbooks:
         self.db = db
         self.clock = clock
 
-    async def list_playbooks(self, org_id: str, *, after: str | None, first: int) -> Page[Playbook]:
-        """Newest first."""
+    async def list_playbooks(
+        self, org_id: str | None, *, after: str | None, first: int, access_type: str | None = None
+    ) -> Page[Playbook]:
+        """Newest first. ``org_id`` ``None`` is the enterprise view: the enterprise-wide playbooks and each org's,
+        which ``access_type`` (``enterprise`` or ``org``) narrows."""
         cursor = decode_cursor(after)
         first = min(first, MAX_PAGE)
-        query = select(Playbook).where(Playbook.org_id == org_id)
+        query = select(Playbook).where(
+            Playbook.org_id == org_id if org_id is not None else Playbook.org_id.is_not(None)
+        )
+        if access_type is not None:
+            query = query.where(Playbook.access_type == access_type)
         async with self.db.read() as s:
             total = await s.scalar(select(func.count()).select_from(query.subquery()))
             if cursor is not None:
@@ -52,18 +62,31 @@ class Playbooks:
         rows = rows[:first]
         return Page(rows, encode_cursor(rows[-1].pk) if has_next and rows else None, has_next, total)
 
-    async def get(self, org_id: str, playbook_id: str) -> Playbook:
+    async def get(self, org_id: str | None, playbook_id: str) -> Playbook:
+        """The org's playbook (``None``: of any owner, for the enterprise view)."""
         async with self.db.read() as s:
             return await self._load(s, org_id, playbook_id)
 
+    async def usable(self, org_id: str, playbook_id: str) -> Playbook:
+        """A playbook a session of ``org_id`` may follow: the org's own or an enterprise-wide one."""
+        async with self.db.read() as s:
+            row = await s.scalar(
+                select(Playbook).where(Playbook.id == playbook_id, Playbook.org_id.in_((org_id, ENTERPRISE_SCOPE)))
+            )
+        if row is None:
+            raise NotFoundError(f"playbook {playbook_id[:80]} not found")
+        return row
+
     async def by_macro(self, org_id: str, macro: str) -> Playbook | None:
-        """The org's playbook with this macro (``!deploy``; the ``!`` may be left out), or ``None``."""
+        """The playbook with this macro (``!deploy``; the ``!`` may be left out) that a session of ``org_id`` gets:
+        the org's own, else the enterprise-wide one, else ``None``."""
         wanted = "!" + macro.strip().removeprefix("!")
         async with self.db.read() as s:
-            return await s.scalar(select(Playbook).where(Playbook.org_id == org_id, Playbook.macro == wanted))
+            return await s.scalar(macro_lookup(org_id, wanted))
 
     async def create(self, actor_id: str, org_id: str, spec: PlaybookSpec) -> Playbook:
-        """``actor_id`` is the service user who creates it (``created_by`` and ``updated_by``)."""
+        """``actor_id`` is the service user who creates it (``created_by`` and ``updated_by``); ``org_id``
+        ``ENTERPRISE_SCOPE`` makes an enterprise-wide playbook."""
         now = self.clock()
         async with self.db.write() as s:
             await self._check_macro(s, org_id, spec.macro, None)
@@ -73,7 +96,7 @@ class Playbooks:
                 title=spec.title,
                 body=spec.body,
                 macro=spec.macro,
-                access_type="org",
+                access_type="enterprise" if org_id == ENTERPRISE_SCOPE else "org",
                 created_by=actor_id,
                 updated_by=actor_id,
                 created_at=now,
@@ -82,17 +105,17 @@ class Playbooks:
             s.add(row)
         return row
 
-    async def replace(self, actor_id: str, org_id: str, playbook_id: str, spec: PlaybookSpec) -> Playbook:
+    async def replace(self, actor_id: str, org_id: str | None, playbook_id: str, spec: PlaybookSpec) -> Playbook:
         """PUT: title, body and macro all take the values in ``spec`` (no macro given → no macro)."""
         async with self.db.write() as s:
             row = await self._load(s, org_id, playbook_id)
-            await self._check_macro(s, org_id, spec.macro, row.id)
+            await self._check_macro(s, row.org_id, spec.macro, row.id)
             row.title, row.body, row.macro = spec.title, spec.body, spec.macro
             row.updated_by = actor_id
             row.updated_at = self.clock()
         return row
 
-    async def delete(self, org_id: str, playbook_id: str) -> Playbook:
+    async def delete(self, org_id: str | None, playbook_id: str) -> Playbook:
         """Remove the playbook and return it as it was. Sessions that used it keep its id as history."""
         async with self.db.write() as s:
             row = await self._load(s, org_id, playbook_id)
@@ -100,8 +123,9 @@ class Playbooks:
         return row
 
     @staticmethod
-    async def _load(s: AsyncSession, org_id: str, playbook_id: str) -> Playbook:
-        row = await s.scalar(select(Playbook).where(Playbook.id == playbook_id, Playbook.org_id == org_id))
+    async def _load(s: AsyncSession, org_id: str | None, playbook_id: str) -> Playbook:
+        query = select(Playbook).where(Playbook.id == playbook_id)
+        row = await s.scalar(query.where(Playbook.org_id == org_id) if org_id is not None else query)
         if row is None:
             raise NotFoundError(f"playbook {playbook_id[:80]} not found")
         return row
@@ -116,4 +140,16 @@ class Playbooks:
         if own_id is not None:
             query = query.where(Playbook.id != own_id)
         if await s.scalar(query.limit(1)) is not None:
-            raise ConflictError(f"another playbook of this organization already uses the macro {macro}")
+            owner = "the enterprise" if org_id == ENTERPRISE_SCOPE else "this organization"
+            raise ConflictError(f"another playbook of {owner} already uses the macro {macro}")
+
+
+def macro_lookup(org_id: str, macro: str) -> Select[Playbook]:
+    """The playbook with ``macro`` a session of ``org_id`` gets: the org's own before an enterprise-wide one."""
+    own_first = case((Playbook.org_id == org_id, 0), else_=1)
+    return (
+        select(Playbook)
+        .where(Playbook.org_id.in_((org_id, ENTERPRISE_SCOPE)), Playbook.macro == macro)
+        .order_by(own_first)
+        .limit(1)
+    )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
 
-from codeyard.domain.ids import new_id, new_session_id, normalize_session_id
+from codeyard.domain.ids import ENTERPRISE_SCOPE, new_id, new_session_id, normalize_session_id
 from codeyard.domain.lifecycle import RUNNABLE, SessionState, SessionStatus, StatusDetail, TransitionError
 from codeyard.domain.queue import fair_order
 from codeyard.errors import BadRequestError, FieldError, InvalidTransitionError, NotFoundError
@@ -27,6 +27,7 @@ from codeyard.services.dispatch import Dispatcher
 from codeyard.services.events import DEFAULT_DETAIL_CHARS, Category, add_event
 from codeyard.services.org_tags import apply_allowed_tags
 from codeyard.services.pagination import MAX_PAGE, Page, decode_cursor, encode_cursor
+from codeyard.services.playbooks import macro_lookup
 from codeyard.services.principal import Principal
 from codeyard.storage.db import Database
 from codeyard.storage.tables import (
@@ -244,26 +245,29 @@ class Sessions:
         return row
 
     async def _check_refs(self, s: AsyncSession, org_id: str, spec: NewSession) -> str | None:
-        """Referenced playbook, notes and secrets must exist in the org (422 naming the field otherwise)."""
+        """Referenced playbook, notes and secrets must exist in the org, or for playbooks and notes be
+        enterprise-wide (422 naming the field otherwise)."""
+        shared = (org_id, ENTERPRISE_SCOPE)
         playbook_id = spec.playbook_id
         if playbook_id is not None:
-            if await s.scalar(select(Playbook.pk).where(Playbook.id == playbook_id, Playbook.org_id == org_id)) is None:
+            found_pk = await s.scalar(
+                select(Playbook.pk).where(Playbook.id == playbook_id, Playbook.org_id.in_(shared))
+            )
+            if found_pk is None:
                 raise FieldError("playbook_id", f"playbook {playbook_id} not found")
         else:
             for macro in MACRO.findall(spec.prompt):
-                found = await s.scalar(
-                    select(Playbook.id).where(Playbook.org_id == org_id, Playbook.macro == macro).limit(1)
-                )
+                found = await s.scalar(macro_lookup(org_id, macro))
                 if found is not None:
-                    playbook_id = found
+                    playbook_id = found.id
                     break
-        for name, table, ids in (
-            ("knowledge_ids", KnowledgeNote, spec.knowledge_ids),
-            ("secret_ids", Secret, spec.secret_ids),
+        for name, table, ids, owners in (
+            ("knowledge_ids", KnowledgeNote, spec.knowledge_ids, shared),
+            ("secret_ids", Secret, spec.secret_ids, (org_id,)),
         ):
             if ids:
                 count = await s.scalar(
-                    select(func.count()).select_from(table).where(table.id.in_(set(ids)), table.org_id == org_id)
+                    select(func.count()).select_from(table).where(table.id.in_(set(ids)), table.org_id.in_(owners))
                 )
                 if count != len(set(ids)):
                     raise FieldError(name, f"some of the {name} do not exist in this organization")

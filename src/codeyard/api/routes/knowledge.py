@@ -13,6 +13,7 @@ from codeyard.api.schemas.knowledge import (
     KnowledgeNoteResponse,
     NoteWrite,
 )
+from codeyard.domain.ids import ENTERPRISE_SCOPE
 from codeyard.services.knowledge import Folder, Note, NoteSpec
 from codeyard.services.principal import Permission
 
@@ -34,7 +35,7 @@ def note_response(note: Note) -> KnowledgeNoteResponse:
         pinned_repo=note.pinned_repo,
         access_type=note.access_type,
         macro=note.macro,
-        org_id=note.org_id,
+        org_id=None if note.org_id == ENTERPRISE_SCOPE else note.org_id,
         created_at=int(note.created_at),
         updated_at=int(note.updated_at),
     )

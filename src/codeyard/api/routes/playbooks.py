@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from codeyard.api.deps import Caller, OrgId, ServicesDep, require
 from codeyard.api.schemas.common import First, Paginated
 from codeyard.api.schemas.playbooks import PlaybookResponse, PlaybookWrite
+from codeyard.domain.ids import ENTERPRISE_SCOPE
 from codeyard.services.playbooks import PlaybookSpec
 from codeyard.services.principal import Permission
 from codeyard.storage.tables import Playbook
@@ -23,7 +24,7 @@ def playbook_response(row: Playbook) -> PlaybookResponse:
         instructions=row.body,
         macro=row.macro,
         access_type=row.access_type,
-        org_id=row.org_id,
+        org_id=None if row.org_id == ENTERPRISE_SCOPE else row.org_id,
         created_at=int(row.created_at),
         updated_at=int(row.updated_at),
         created_by=row.created_by,

@@ -44,7 +44,8 @@ class KnowledgeNoteResponse(BaseModel):
     pinned_repo: str | None = None
     access_type: str
     macro: str | None = None
-    org_id: str
+    org_id: str | None = None
+    """``null`` for an enterprise-wide note (``access_type`` ``enterprise``)."""
     created_at: int
     updated_at: int
 

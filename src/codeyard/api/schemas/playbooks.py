@@ -51,7 +51,8 @@ class PlaybookResponse(BaseModel):
     """``body`` again, for clients written against the common-flows page."""
     macro: str | None = None
     access_type: str
-    org_id: str
+    org_id: str | None = None
+    """``null`` for an enterprise-wide playbook (``access_type`` ``enterprise``)."""
     created_at: int
     updated_at: int
     created_by: str | None = None
