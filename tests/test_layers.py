@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
         "errors",
         "storage.tables",
         "storage.blobs",
+        "storage.checkpoints",
     },
     "scheduler": {"services", "domain", "config", "errors"},
     "worker": {"runner", "services", "config", "errors"},

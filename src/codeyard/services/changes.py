@@ -1,5 +1,14 @@
-"""Hand-back (contract §10): what a session changed in each repository, as a summary, a bundle and a patch."""
+"""Hand-back (contract §10): what a session changed in each repository, as a summary, a bundle and a patch.
 
+The work is read from the session's workspace on this machine. Where workspaces are checkpointed (the distributed
+mode: the session ran on a worker, this is an API replica), a session whose workspace is not here is read from its
+last checkpoint in the blob store, unpacked once per checkpoint into ``<data dir>/handback/<session>/step-<N>``
+(the previous one is removed): the work as of the session's last rest point.
+"""
+
+import asyncio
+import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +17,8 @@ from sqlalchemy import select
 from codeyard.errors import NotFoundError, PayloadTooLargeError
 from codeyard.services.pull_requests import PullRequests
 from codeyard.services.workspace_git import repo_path, shadow
+from codeyard.storage import checkpoints
+from codeyard.storage.blobs import BlobStore
 from codeyard.storage.db import Database
 from codeyard.storage.tables import AgentSessionRow, SessionRepo
 
@@ -15,16 +26,23 @@ MAX_PATCH_BYTES = 200 * 1024 * 1024
 
 
 class Changes:
-    def __init__(self, db: Database, pull_requests: PullRequests, data_dir: Path) -> None:
+    def __init__(
+        self, db: Database, pull_requests: PullRequests, data_dir: Path, checkpoint_store: BlobStore | None = None
+    ) -> None:
         self.db = db
         self.pull_requests = pull_requests
         self.workspaces = data_dir / "workspaces"
+        self.checkpoint_store = checkpoint_store
+        """The blob store holding workspace checkpoints, where sessions run on other machines; else ``None``."""
+        self.handback = data_dir / "handback"
+        self.spool = data_dir / "tmp"
+        self._unpacking: dict[str, asyncio.Lock] = {}
 
     async def summary(self, org_id: str, session_id: str) -> list[dict[str, Any]]:
         """Per repository ``{index, repo, directory, base_sha, head_sha, commits, diffstat, uncommitted}``."""
         items: list[dict[str, Any]] = []
         for index, repo in enumerate(await self._repos(org_id, session_id)):
-            async with shadow(self._path(session_id, repo)) as git:
+            async with shadow(await self._path(session_id, repo)) as git:
                 head = git.head
                 items.append(
                     {
@@ -42,14 +60,14 @@ class Changes:
 
     async def bundle(self, org_id: str, session_id: str, index: int) -> bytes:
         repo = await self._repo(org_id, session_id, index)
-        async with shadow(self._path(session_id, repo)) as git:
+        async with shadow(await self._path(session_id, repo)) as git:
             if git.head == repo.base_sha:
                 raise NotFoundError(f"the session made no commit in {repo.entry[:100]}")
             return await git.bundle(repo.base_sha, git.head)
 
     async def patch(self, org_id: str, session_id: str, index: int) -> bytes:
         repo = await self._repo(org_id, session_id, index)
-        async with shadow(self._path(session_id, repo)) as git:
+        async with shadow(await self._path(session_id, repo)) as git:
             patch = await git.uncommitted_patch()
         if len(patch) > MAX_PATCH_BYTES:
             raise PayloadTooLargeError(
@@ -73,8 +91,39 @@ class Changes:
             raise NotFoundError(f"the session has no repository number {index}")
         return repos[index]
 
-    def _path(self, session_id: str, repo: SessionRepo) -> Path:
+    async def _path(self, session_id: str, repo: SessionRepo) -> Path:
+        return repo_path(await self._root(session_id), repo.directory)
+
+    async def _root(self, session_id: str) -> Path:
         root = self.workspaces / session_id
-        if not root.is_dir() or root.is_symlink():
-            raise NotFoundError("the session's workspace is not on this server (removed, or on another worker)")
-        return repo_path(root, repo.directory)
+        if root.is_dir() and not root.is_symlink():
+            return root
+        if self.checkpoint_store is not None:
+            step = await checkpoints.step_of(self.checkpoint_store, session_id)
+            if step is not None:
+                return await self._unpacked(session_id, step)
+        raise NotFoundError("the session's workspace is not on this server (removed, or on another worker)")
+
+    async def _unpacked(self, session_id: str, step: int) -> Path:
+        """The session's checkpoint at ``step`` unpacked under ``handback/`` (once; older ones removed)."""
+        assert self.checkpoint_store is not None
+        base = self.handback / session_id
+        target = base / f"step-{step}"
+        lock = self._unpacking.setdefault(session_id, asyncio.Lock())
+        async with lock:
+            if not target.is_dir():
+                base.mkdir(mode=0o700, parents=True, exist_ok=True)
+                partial = base / f".partial-{secrets.token_hex(6)}"
+                try:
+                    if await checkpoints.restore(self.checkpoint_store, partial, self.spool, session_id) is None:
+                        raise NotFoundError("the session's workspace is not on this server, and it has no checkpoint")
+                    try:
+                        partial.rename(target)
+                    except OSError:  # another process unpacked the same checkpoint first
+                        pass
+                finally:
+                    await asyncio.to_thread(shutil.rmtree, partial, True)
+            for old in base.iterdir():
+                if old != target and old.name.startswith("step-"):
+                    await asyncio.to_thread(shutil.rmtree, old, True)
+        return target

@@ -59,7 +59,9 @@ class Services:
         self.runs = Runs(db, self.vault, self.attachments, clock)
         self.git_connections = GitConnections(db, self.vault, clock)
         self.pull_requests = PullRequests(db, clock)
-        self.changes = Changes(db, self.pull_requests, settings.data_dir)
+        self.changes = Changes(
+            db, self.pull_requests, settings.data_dir, self.blobs if settings.checkpoints_enabled else None
+        )
         self.consumption = Consumption(db, clock)
         self.insights = Insights(db, clock)
         self.org_tags = OrgTags(db)
