@@ -1,6 +1,7 @@
 """Hand-back on an API replica without the workspace (distributed mode): the session's work is read from its last
 workspace checkpoint in the blob store, unpacked once per checkpoint."""
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -45,6 +46,15 @@ async def test_a_replica_reads_the_work_from_the_last_checkpoint(api: ApiEnv, tm
     assert item["uncommitted"] is True
     assert b"not committed" in await replica.patch(api.org_id, sid, 0)
     assert [p.name for p in (tmp_path / "replica" / "handback" / sid).iterdir()] == ["step-9"]
+
+    # Another session's old unpacked checkpoint goes when a new one is unpacked.
+    forgotten = tmp_path / "replica" / "handback" / "devin-old"
+    (forgotten / "step-1").mkdir(parents=True)
+    os.utime(forgotten, (0, 0))
+    other, _, _ = await session_with_repo(api, "other")
+    await checkpoints.save(blobs, api.settings.data_dir / "workspaces" / other, tmp_path / "spool", other, 1)
+    await replica.summary(api.org_id, other)
+    assert sorted(p.name for p in (tmp_path / "replica" / "handback").iterdir()) == sorted([sid, other])
 
 
 async def test_no_workspace_and_no_checkpoint_is_a_plain_404(api: ApiEnv, tmp_path: Path) -> None:

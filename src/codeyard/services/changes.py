@@ -3,12 +3,14 @@
 The work is read from the session's workspace on this machine. Where workspaces are checkpointed (the distributed
 mode: the session ran on a worker, this is an API replica), a session whose workspace is not here is read from its
 last checkpoint in the blob store, unpacked once per checkpoint into ``<data dir>/handback/<session>/step-<N>``
-(the previous one is removed): the work as of the session's last rest point.
+(the previous one is removed): the work as of the session's last rest point. Sessions not handed back for
+``HANDBACK_KEEP`` are removed from there whenever another checkpoint is unpacked.
 """
 
 import asyncio
 import secrets
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ from codeyard.storage.db import Database
 from codeyard.storage.tables import AgentSessionRow, SessionRepo
 
 MAX_PATCH_BYTES = 200 * 1024 * 1024
+HANDBACK_KEEP = 86400.0
+"""Seconds an unpacked checkpoint of a session nobody handed back since is kept under ``handback/``."""
 
 
 class Changes:
@@ -123,7 +127,19 @@ class Changes:
                         pass
                 finally:
                     await asyncio.to_thread(shutil.rmtree, partial, True)
+                await asyncio.to_thread(self._sweep, base)
             for old in base.iterdir():
                 if old != target and old.name.startswith("step-"):
                     await asyncio.to_thread(shutil.rmtree, old, True)
         return target
+
+    def _sweep(self, keep: Path) -> None:
+        """Remove the unpacked checkpoints of sessions not handed back for ``HANDBACK_KEEP`` seconds."""
+        cutoff = time.time() - HANDBACK_KEEP
+        for session_dir in self.handback.iterdir():
+            try:
+                stale = session_dir != keep and session_dir.lstat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue
+            if stale:
+                shutil.rmtree(session_dir, ignore_errors=True)
