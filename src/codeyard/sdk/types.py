@@ -307,3 +307,16 @@ class RepoChanges(APIModel):
 class SessionChanges(APIModel):
     items: list[RepoChanges]
     total: int
+
+
+class GitConnection(APIModel):
+    """A git host the org's sessions clone from and push to; the token is write-only and never returned."""
+
+    connection_id: str
+    host: str
+    kind: str
+    api_url: str | None = None
+    username: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+    created_by: str | None = None
