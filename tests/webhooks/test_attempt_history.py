@@ -1,8 +1,11 @@
 """Each delivery keeps its latest attempts (time, status code or error, duration), bounded, listed with the
 deliveries; a real loopback receiver answers, time is a controllable clock."""
 
-from codeyard.services.webhooks import ATTEMPTS_KEPT
-from tests.conftest import ApiEnv
+from pathlib import Path
+
+from codeyard.services.webhooks import ATTEMPTS_KEPT, Webhooks
+from codeyard.webhooks.deliverer import PRUNE_EVERY, Deliverer, build_deliverer
+from tests.conftest import ApiEnv, make_settings
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.webhooks.test_delivery import Clock, deliverer_for, deliveries, hook, settle
 
@@ -71,3 +74,27 @@ async def test_a_delivery_not_tried_yet_has_no_history(hooks_api: ApiEnv, receiv
         await deliverer.stop()
     [item] = await deliveries(api, made["webhook_id"])
     assert (item["status"], item["attempts"], item["attempt_history"]) == ("pending", 0, [])
+
+
+async def test_finished_deliveries_are_kept_for_the_configured_retention(
+    hooks_api: ApiEnv, receiver: WebhookReceiver, tmp_path: Path
+) -> None:
+    api = hooks_api
+    made = await hook(api, receiver, event_types=["session.created"])
+    await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "Short memory"})
+    clock = Clock()
+    settings = make_settings(tmp_path / "other", webhook_delivery_retention_days=0.5, webhook_allow_private=True)
+    built = build_deliverer(settings, Webhooks(api.db, api.services.vault, clock, allow_private=True))
+    deliverer = Deliverer(built.webhooks, built.sender, poll=0.05, timeout=1.0, clock=clock, retention=built.retention)
+    try:
+        await settle(deliverer)
+        [item] = await deliveries(api, made["webhook_id"])
+        assert item["status"] == "succeeded" and len(item["attempt_history"]) == 1
+        clock.now += 0.4 * 86400 + PRUNE_EVERY
+        await settle(deliverer)
+        assert len(await deliveries(api, made["webhook_id"])) == 1  # still within half a day
+        clock.now += 0.2 * 86400
+        await settle(deliverer)
+    finally:
+        await deliverer.stop()
+    assert await deliveries(api, made["webhook_id"]) == []  # half a day, not the default week
