@@ -337,8 +337,10 @@ class Webhooks:
         values |= {"last_status_code": outcome.status_code, "last_attempt_at": now, "lease_until": None}
         d = WebhookDelivery
         async with self.db.write() as s:
-            # Only the lease holder writes a pending delivery, so reading the log and writing it back loses nothing.
-            log = await s.scalar(select(d.attempt_log).where(d.id == job.delivery_id, d.status == "pending"))
+            # The lease holder alone records a pending delivery; the row lock (PostgreSQL) covers a lease that ran out
+            # mid-attempt, so two records never interleave their read and write of the log.
+            query = select(d.attempt_log).where(d.id == job.delivery_id, d.status == "pending")
+            log = await s.scalar(query if self.db.is_sqlite else query.with_for_update())
             values["attempt_log"] = _logged(log, job, outcome, now)
             await s.execute(update(d).where(d.id == job.delivery_id, d.status == "pending").values(**values))
         return str(values["status"])
