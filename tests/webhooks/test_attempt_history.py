@@ -3,6 +3,9 @@ deliveries; a real loopback receiver answers, time is a controllable clock."""
 
 from pathlib import Path
 
+import pytest
+
+from codeyard.sdk import AsyncClient, NotFoundError
 from codeyard.services.webhooks import ATTEMPTS_KEPT, Webhooks
 from codeyard.webhooks.deliverer import PRUNE_EVERY, Deliverer, build_deliverer
 from tests.conftest import ApiEnv, make_settings
@@ -98,3 +101,39 @@ async def test_finished_deliveries_are_kept_for_the_configured_retention(
     finally:
         await deliverer.stop()
     assert await deliveries(api, made["webhook_id"]) == []  # half a day, not the default week
+
+
+async def test_the_sdk_manages_webhooks_and_reads_the_attempts(hooks_api: ApiEnv, receiver: WebhookReceiver) -> None:
+    api = hooks_api
+    async with AsyncClient("http://testserver", api.org_key, api.org_id, http_client=api.client) as sdk:
+        made = await sdk.webhooks.create(url=receiver.url, event_types=["session.created"], description="ci")
+        assert made.secret is not None and made.secret.startswith("whsec_")
+        receiver.secret = made.secret
+        assert (await sdk.webhooks.get(made.webhook_id)).secret is None
+        assert [w.webhook_id async for w in sdk.webhooks.list_all()] == [made.webhook_id]
+        changed = await sdk.webhooks.update(made.webhook_id, description="all types", event_types=None)
+        assert (changed.description, changed.event_types, changed.url) == ("all types", None, receiver.url)
+        await sdk.webhooks.update(made.webhook_id, event_types=["session.created"])  # one delivery: a known order
+
+        receiver.script = [500, 200]
+        await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "Watch my attempts"})
+        clock = Clock()
+        deliverer = deliverer_for(api, clock)
+        try:
+            await settle(deliverer)
+            clock.now += 60
+            await settle(deliverer)
+        finally:
+            await deliverer.stop()
+        page = await sdk.webhooks.deliveries(made.webhook_id)
+        [created] = page.items
+        assert (created.event_type, created.status) == ("session.created", "succeeded")
+        assert [(a.attempt, a.status_code, a.error) for a in created.attempt_history] == [
+            (1, 500, "HTTP 500"),
+            (2, 200, None),
+        ]
+        everything = [d.delivery_id async for d in sdk.webhooks.list_all_deliveries(made.webhook_id, first=1)]
+        assert everything == [created.delivery_id]
+        assert (await sdk.webhooks.delete(made.webhook_id)).webhook_id == made.webhook_id
+        with pytest.raises(NotFoundError):
+            await sdk.webhooks.deliveries(made.webhook_id)

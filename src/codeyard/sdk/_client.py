@@ -27,6 +27,7 @@ from codeyard.sdk.resources.playbooks import AsyncPlaybooks, Playbooks
 from codeyard.sdk.resources.schedules import AsyncSchedules, Schedules
 from codeyard.sdk.resources.secrets import AsyncSecrets, Secrets
 from codeyard.sdk.resources.sessions import AsyncSessions, Sessions
+from codeyard.sdk.resources.webhooks import AsyncWebhooks, Webhooks
 from codeyard.sdk.types import Page, Principal
 
 T = TypeVar("T")
@@ -195,6 +196,10 @@ class Client(_BaseClient):
     def git_connections(self) -> GitConnections:
         return GitConnections(self)
 
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self)
+
     def whoami(self) -> Principal:
         """`GET /v3/self`: the service user behind the key and its organization."""
         return self._execute(Call("GET", "/self", model(Principal), scope="v3"))
@@ -305,6 +310,10 @@ class AsyncClient(_BaseClient):
     @cached_property
     def git_connections(self) -> AsyncGitConnections:
         return AsyncGitConnections(self)
+
+    @cached_property
+    def webhooks(self) -> AsyncWebhooks:
+        return AsyncWebhooks(self)
 
     async def whoami(self) -> Principal:
         """`GET /v3/self`: the service user behind the key and its organization."""
