@@ -335,6 +335,7 @@ def test_the_hand_back_panel_shows_the_changes_with_downloads_and_commands(
 
     page.screenshot(path=str(shots / "session-changes-1280.png"), full_page=True)
     page.set_viewport_size(PHONE)
+    page.screenshot(path=str(shots / "session-changes-390.png"), full_page=True)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width} px)"
 

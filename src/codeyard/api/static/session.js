@@ -153,6 +153,7 @@
   let changesTimer = null;
   let changesShown = "";
   async function loadChanges() {
+    if (!session || !(session.repos || []).length) return;  // nothing was cloned: nothing to hand back
     let result;
     try { result = await cy.api(cy.orgPath(org, "/sessions/" + SESSION_ID + "/changes")); } catch (err) { return; }
     const items = result.items || [];
