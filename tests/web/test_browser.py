@@ -2,7 +2,9 @@
 step appearing while a scripted session runs, reply, stop, archive, a wrong key and an unknown session, and
 attacks in the prompt and in command output staying inert. Screenshots at 1280 and 390 px wide."""
 
+import json
 import os
+import sqlite3
 import subprocess
 import time
 import uuid
@@ -357,3 +359,27 @@ def create_with(api: httpx2.Client, body: dict[str, Any]) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     session: dict[str, Any] = response.json()
     return session
+
+
+def test_pull_requests_are_listed_with_their_state_and_only_web_links(
+    page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer
+) -> None:
+    model_server.add_script("PR-LIST", [Step.text("Opened the pull requests.")])
+    session = create(api, "PR-LIST: open two PRs")
+    wait_status(api, session["session_id"], {"exit"})
+    prs = [
+        {"pr_url": "https://git.example.com/acme/app/pull/7", "pr_state": "merged"},
+        {"pr_url": "javascript:window.__pwned=1//https://x", "pr_state": "open"},  # a hostile forge's answer
+    ]
+    with sqlite3.connect(server.data_dir / "codeyard.db", timeout=30) as db:
+        db.execute("UPDATE sessions SET pull_requests = ? WHERE id = ?", (json.dumps(prs), session["session_id"]))
+    sign_in(page, server)
+    page.goto(page_of(session))
+    items = page.locator("#prs li.pr")
+    expect(items).to_have_count(2)
+    expect(items.nth(0).locator("a")).to_have_attribute("href", "https://git.example.com/acme/app/pull/7")
+    expect(items.nth(0).locator(".pr-state")).to_have_text("merged")
+    expect(items.nth(1).locator("a")).to_have_count(0)  # shown as text, not a link
+    expect(items.nth(1)).to_contain_text("javascript:window.__pwned=1")
+    items.nth(1).locator("span").first.click()
+    assert page.evaluate("window.__pwned") is None

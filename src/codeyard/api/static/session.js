@@ -45,7 +45,9 @@
     $("reply").disabled = $("send").disabled = stopped;
     $("reply-hint").textContent = stopped ? "This session was " + (s.is_archived ? "archived" : "stopped") + ": it takes no more messages." : "";
     if (!stopped) $("reply-hint").append(cy.el("kbd", { text: "Ctrl" }), "+", cy.el("kbd", { text: "Enter" }), " sends. Steps open and close with ", cy.el("kbd", { text: "Enter" }), ".");
-    const prs = (s.pull_requests || []).map((pr) => cy.el("li", {}, cy.el("a", { href: pr.pr_url, rel: "noopener noreferrer", text: pr.pr_url }), " ", cy.el("span", { class: "badge", text: pr.pr_state || "open" })));
+    // A PR's address comes from the forge's answer: only an http(s) one becomes a link.
+    const prLink = (url) => /^https?:\/\//i.test(url || "") ? cy.el("a", { href: url, rel: "noopener noreferrer", text: url }) : cy.el("span", { text: String(url) });
+    const prs = (s.pull_requests || []).map((pr) => cy.el("li", { class: "pr" }, prLink(pr.pr_url), " ", cy.el("span", { class: "badge pr-state " + (pr.pr_state || "open"), text: pr.pr_state || "open" })));
     $("prs").replaceChildren(...prs);
     $("no-prs").hidden = prs.length > 0;
     const facts = [s.session_id];
