@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     """Seconds during which a failing webhook delivery is retried with exponential backoff (default 24 h)."""
     webhook_poll_interval: float = Field(default=0.1, gt=0, le=60)
     """Seconds between the webhook deliverer's looks at the outbox for messages written by other processes."""
+    webhook_delivery_retention_days: float = Field(default=7.0, gt=0, le=3650)
+    """Days a finished (succeeded or failed) webhook delivery stays listed, with its attempts, before it is deleted."""
 
     event_details_max_chars: int = Field(default=4000, ge=100, le=1_000_000)
     """Longest text (command output, diff, message) kept whole in an event's ``details``; longer text keeps its

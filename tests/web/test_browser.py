@@ -2,6 +2,10 @@
 step appearing while a scripted session runs, reply, stop, archive, a wrong key and an unknown session, and
 attacks in the prompt and in command output staying inert. Screenshots at 1280 and 390 px wide."""
 
+import json
+import os
+import sqlite3
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -253,4 +257,129 @@ def test_attacks_in_the_prompt_and_the_output_stay_inert(
     assert timeline.locator("img, script, iframe, svg").count() == 0
     hrefs = [a.get_attribute("href") or "" for a in timeline.locator("a").all()]
     assert not [h for h in hrefs if h.lower().strip().startswith(("javascript:", "data:"))], hrefs
+    assert page.evaluate("window.__pwned") is None
+
+
+def make_repo(path: Path) -> str:
+    path.mkdir(parents=True)
+    for args in (["init", "-q", "-b", "main"], ["add", "."], ["commit", "-qm", "base"]):
+        if args[0] == "add":
+            (path / "calc.py").write_text("def add(a, b):\n    return a - b\n")
+        subprocess.run(["git", *args], cwd=path, check=True, capture_output=True, env=GIT_ENV)
+    return str(path)
+
+
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@example.com",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@example.com",
+}
+
+
+def test_the_hand_back_panel_shows_the_changes_with_downloads_and_commands(
+    page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer, shots: Path, tmp_path: Path
+) -> None:
+    app = make_repo(tmp_path / "app")
+    odd = make_repo(tmp_path / "it's $(touch pwned) lib")  # a name a copied command must keep quoted
+    model_server.add_script(
+        "HAND-BACK",
+        [
+            Step.tool("run_command", {"command": "echo started"}),
+            Step.tool(
+                "run_command",
+                {
+                    "command": "sed -i 's/a - b/a + b/' calc.py && git commit -qam 'Fix add: it subtracted'",
+                    "cwd": "app",
+                },
+            ),
+            Step.tool("run_command", {"command": "echo '# wip' >> calc.py", "cwd": "it_s___touch_pwned__lib"}),
+            Step.tool("ask_user", {"question": "Anything else?"}),
+        ],
+    )
+    session = create_with(api, {"prompt": "HAND-BACK: fix add", "repos": [app, odd]})
+    sid = session["session_id"]
+    sign_in(page, server)
+    page.goto(page_of(session))
+    panel = page.locator("#handback")
+    first = panel.locator('.repo[data-repo="0"]')
+    expect(first).to_contain_text("Fix add: it subtracted", timeout=60_000)  # appeared live, no reload
+    second = panel.locator('.repo[data-repo="1"]')
+    expect(second).to_contain_text("uncommitted changes")
+    expect(first).not_to_contain_text("uncommitted changes")
+    expect(first).to_contain_text("1 commit")
+    expect(first).to_contain_text("codeyard/" + sid)
+    changes = api.get(f"/sessions/{sid}/changes").json()["items"]
+    expect(first.locator("ul.commits")).to_contain_text(changes[0]["commits"][0]["sha"][:12])
+
+    commands = first.locator(".cmd pre")
+    expect(commands.nth(0)).to_have_text(f"codeyard sessions pull {sid} --repo {app}")
+    expect(commands.nth(1)).to_have_text(f"git fetch {sid}-0.bundle +refs/heads/codeyard:refs/heads/codeyard/{sid}")
+    quoted = "'" + odd.replace("'", "'\\''") + "'"
+    expect(second.locator(".cmd pre").nth(0)).to_have_text(
+        f"codeyard sessions pull {sid} --repo {quoted} --apply-patch"
+    )
+    expect(second.locator(".cmd pre").nth(1)).to_have_text(f"git apply {sid}-1.patch")
+    expect(first.locator("button.download-patch")).to_have_count(0)  # nothing uncommitted there
+    expect(second.locator("button.download-bundle")).to_have_count(0)  # no commit there
+
+    with page.expect_download() as bundle_download:
+        first.locator("button.download-bundle").click()
+    bundle = bundle_download.value
+    assert bundle.suggested_filename == f"{sid}-0.bundle"
+    assert Path(bundle.path()).read_bytes() == api.get(f"/sessions/{sid}/changes/0.bundle").content
+    with page.expect_download() as patch_download:
+        second.locator("button.download-patch").click()
+    patch = Path(patch_download.value.path()).read_text()
+    assert "+# wip" in patch and patch == api.get(f"/sessions/{sid}/changes/1.patch").text
+    assert server.org_key not in page.url and not (tmp_path / "pwned").exists()
+
+    page.screenshot(path=str(shots / "session-changes-1280.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(shots / "session-changes-390.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width} px)"
+
+
+def test_a_session_without_repositories_has_no_hand_back_panel(
+    page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer
+) -> None:
+    model_server.add_script("NO-REPOS", [Step.text("Nothing to hand back.")])
+    session = create(api, "NO-REPOS: say hello")
+    sign_in(page, server)
+    page.goto(page_of(session))
+    expect(page.locator("article.msg.devin")).to_contain_text("Nothing to hand back", timeout=60_000)
+    expect(page.locator("#status")).to_contain_text("finished")
+    expect(page.locator("#handback")).to_be_hidden()
+
+
+def create_with(api: httpx2.Client, body: dict[str, Any]) -> dict[str, Any]:
+    response = api.post("/sessions", json=body)
+    assert response.status_code == 200, response.text
+    session: dict[str, Any] = response.json()
+    return session
+
+
+def test_pull_requests_are_listed_with_their_state_and_only_web_links(
+    page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer
+) -> None:
+    model_server.add_script("PR-LIST", [Step.text("Opened the pull requests.")])
+    session = create(api, "PR-LIST: open two PRs")
+    wait_status(api, session["session_id"], {"exit"})
+    prs = [
+        {"pr_url": "https://git.example.com/acme/app/pull/7", "pr_state": "merged"},
+        {"pr_url": "javascript:window.__pwned=1//https://x", "pr_state": "open"},  # a hostile forge's answer
+    ]
+    with sqlite3.connect(server.data_dir / "codeyard.db", timeout=30) as db:
+        db.execute("UPDATE sessions SET pull_requests = ? WHERE id = ?", (json.dumps(prs), session["session_id"]))
+    sign_in(page, server)
+    page.goto(page_of(session))
+    items = page.locator("#prs li.pr")
+    expect(items).to_have_count(2)
+    expect(items.nth(0).locator("a")).to_have_attribute("href", "https://git.example.com/acme/app/pull/7")
+    expect(items.nth(0).locator(".pr-state")).to_have_text("merged")
+    expect(items.nth(1).locator("a")).to_have_count(0)  # shown as text, not a link
+    expect(items.nth(1)).to_contain_text("javascript:window.__pwned=1")
+    items.nth(1).locator("span").first.click()
     assert page.evaluate("window.__pwned") is None

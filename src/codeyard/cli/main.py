@@ -59,3 +59,8 @@ server.register(app)
 app.add_typer(admin_app, name="admin")
 app.command("handoff")(handoff_command)
 worker.register(app)
+
+from codeyard.cli import git_connections, webhooks  # noqa: E402 - appended here to keep the list above as it is
+
+app.add_typer(git_connections.app, name="git-connections")
+app.add_typer(webhooks.app, name="webhooks")

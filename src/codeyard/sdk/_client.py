@@ -20,12 +20,14 @@ from codeyard.sdk._errors import APIConnectionError, APIResponseValidationError,
 from codeyard.sdk._request import Call, NotGiven, model
 from codeyard.sdk._retry import RetryPolicy
 from codeyard.sdk.resources.attachments import AsyncAttachments, Attachments
+from codeyard.sdk.resources.git_connections import AsyncGitConnections, GitConnections
 from codeyard.sdk.resources.knowledge import AsyncKnowledge, Knowledge
 from codeyard.sdk.resources.organizations import AsyncOrganizations, Organizations
 from codeyard.sdk.resources.playbooks import AsyncPlaybooks, Playbooks
 from codeyard.sdk.resources.schedules import AsyncSchedules, Schedules
 from codeyard.sdk.resources.secrets import AsyncSecrets, Secrets
 from codeyard.sdk.resources.sessions import AsyncSessions, Sessions
+from codeyard.sdk.resources.webhooks import AsyncWebhooks, Webhooks
 from codeyard.sdk.types import Page, Principal
 
 T = TypeVar("T")
@@ -190,6 +192,14 @@ class Client(_BaseClient):
     def schedules(self) -> Schedules:
         return Schedules(self)
 
+    @cached_property
+    def git_connections(self) -> GitConnections:
+        return GitConnections(self)
+
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self)
+
     def whoami(self) -> Principal:
         """`GET /v3/self`: the service user behind the key and its organization."""
         return self._execute(Call("GET", "/self", model(Principal), scope="v3"))
@@ -296,6 +306,14 @@ class AsyncClient(_BaseClient):
     @cached_property
     def schedules(self) -> AsyncSchedules:
         return AsyncSchedules(self)
+
+    @cached_property
+    def git_connections(self) -> AsyncGitConnections:
+        return AsyncGitConnections(self)
+
+    @cached_property
+    def webhooks(self) -> AsyncWebhooks:
+        return AsyncWebhooks(self)
 
     async def whoami(self) -> Principal:
         """`GET /v3/self`: the service user behind the key and its organization."""

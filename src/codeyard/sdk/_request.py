@@ -5,7 +5,7 @@ shape, the retry rules and the parsing live here once.
 """
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
@@ -60,7 +60,8 @@ class Call(Generic[T]):
     url: str | None = None
     """An absolute URL (a signed link) used instead of `scope` + `path`."""
     query: tuple[tuple[str, str], ...] = ()
-    json: object = NOT_GIVEN
+    json: object = field(default=NOT_GIVEN, repr=False)
+    """Left out of the repr: a body may carry a secret's value or a git connection's token."""
     files: Mapping[str, FileField] | None = None
     authenticated: bool = True
     idempotent: bool | None = None

@@ -307,3 +307,55 @@ class RepoChanges(APIModel):
 class SessionChanges(APIModel):
     items: list[RepoChanges]
     total: int
+
+
+class GitConnection(APIModel):
+    """A git host the org's sessions clone from and push to; the token is write-only and never returned."""
+
+    connection_id: str
+    host: str
+    kind: str
+    api_url: str | None = None
+    username: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+    created_by: str | None = None
+
+
+class Webhook(APIModel):
+    """A target for signed deliveries of the org's events; `secret` is set only in the answer to create."""
+
+    webhook_id: str
+    url: str
+    org_id: str | None = None
+    event_types: list[str] | None = None
+    description: str | None = None
+    created_at: int | None = None
+    updated_at: int | None = None
+    secret: str | None = None
+
+
+class DeliveryAttempt(APIModel):
+    attempt: int
+    attempted_at: int
+    status_code: int | None = None
+    error: str | None = None
+    duration_ms: int | None = None
+
+
+class WebhookDelivery(APIModel):
+    """One message to one webhook: its status, and its latest attempts (at most 10, oldest first)."""
+
+    delivery_id: str
+    webhook_id: str
+    message_id: str
+    event_type: str
+    status: str
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = None
+    last_attempt_at: int | None = None
+    next_attempt_at: int | None = None
+    delivered_at: int | None = None
+    created_at: int | None = None
+    attempt_history: list[DeliveryAttempt] = Field(default_factory=list)

@@ -30,6 +30,9 @@ MAX_WEBHOOKS_PER_ORG = 50
 FIRST_RETRY = 5.0
 """Seconds before the second attempt; each further wait doubles, up to ``MAX_RETRY_WAIT``."""
 MAX_RETRY_WAIT = 3600.0
+ATTEMPTS_KEPT = 10
+"""A delivery keeps this many of its latest attempts (time, status code or error, duration); older ones are dropped."""
+ATTEMPT_ERROR_CHARS = 500
 
 
 def new_secret() -> str:
@@ -78,6 +81,8 @@ class Job:
 class Outcome:
     status_code: int | None
     error: str | None
+    duration: float | None = None
+    """Seconds the attempt took (the target's address checked, connected, answered)."""
 
     @property
     def ok(self) -> bool:
@@ -93,6 +98,19 @@ def _check_types(event_types: list[str] | None) -> list[str] | None:
     if not event_types:
         raise FieldError("event_types", "give at least one event type, or leave the field out for all of them")
     return list(dict.fromkeys(event_types))
+
+
+def _logged(log: list[Any] | None, job: Job, outcome: Outcome, now: float) -> list[Any]:
+    """``log`` with this attempt appended, keeping the last ``ATTEMPTS_KEPT``."""
+    entry = {
+        "attempt": job.attempts,
+        "at": now,
+        "status_code": outcome.status_code,
+        "error": None if outcome.error is None else outcome.error[:ATTEMPT_ERROR_CHARS],
+        "duration_ms": None if outcome.duration is None else round(outcome.duration * 1000),
+    }
+    kept = [item for item in (log or []) if isinstance(item, dict)]
+    return [*kept, entry][-ATTEMPTS_KEPT:]
 
 
 class Webhooks:
@@ -317,12 +335,14 @@ class Webhooks:
                 "last_error": outcome.error,
             }
         values |= {"last_status_code": outcome.status_code, "last_attempt_at": now, "lease_until": None}
+        d = WebhookDelivery
         async with self.db.write() as s:
-            await s.execute(
-                update(WebhookDelivery)
-                .where(WebhookDelivery.id == job.delivery_id, WebhookDelivery.status == "pending")
-                .values(**values)
-            )
+            # The lease holder alone records a pending delivery; the row lock (PostgreSQL) covers a lease that ran out
+            # mid-attempt, so two records never interleave their read and write of the log.
+            query = select(d.attempt_log).where(d.id == job.delivery_id, d.status == "pending")
+            log = await s.scalar(query if self.db.is_sqlite else query.with_for_update())
+            values["attempt_log"] = _logged(log, job, outcome, now)
+            await s.execute(update(d).where(d.id == job.delivery_id, d.status == "pending").values(**values))
         return str(values["status"])
 
     async def release(self, jobs: Sequence[Job]) -> None:

@@ -473,3 +473,6 @@ class WebhookDelivery(Base):
     last_attempt_at: Mapped[float | None] = mapped_column(Float)
     delivered_at: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[float] = mapped_column(Float)
+    attempt_log: Mapped[list[Any] | None] = mapped_column(JsonType)
+    """The last attempts, oldest first (at most ``services.webhooks.ATTEMPTS_KEPT``): ``{attempt, at, status_code,
+    error, duration_ms}`` each."""

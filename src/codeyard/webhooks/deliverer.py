@@ -21,7 +21,7 @@ from codeyard.webhooks.sender import Sender
 log = structlog.get_logger("codeyard.webhooks")
 FAN_OUT_BATCH = 500
 RETENTION = 7 * 86400.0
-"""Finished deliveries stay listed this long (seconds)."""
+"""Finished deliveries stay listed this long (seconds) by default; ``CODEYARD_WEBHOOK_DELIVERY_RETENTION_DAYS``."""
 PRUNE_EVERY = 3600.0
 
 
@@ -35,6 +35,7 @@ class Deliverer:
         timeout: float,
         concurrency: int = 32,
         clock: Clock = system_clock,
+        retention: float = RETENTION,
     ) -> None:
         self.webhooks = webhooks
         self.sender = sender
@@ -42,6 +43,7 @@ class Deliverer:
         self.lease = timeout + 30.0
         self.concurrency = concurrency
         self.clock = clock
+        self.retention = retention
         self.in_flight: dict[str, tuple[Job, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
@@ -99,10 +101,10 @@ class Deliverer:
 
     async def round(self) -> None:
         """Fan out what is new, then start the due deliveries this process has room for (and, once an hour,
-        forget deliveries finished more than a week ago)."""
+        forget deliveries finished more than ``retention`` seconds ago)."""
         if self.clock() - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = self.clock()
-            await self.webhooks.prune(RETENTION)
+            await self.webhooks.prune(self.retention)
         if self._new:
             self._new, new, due = False, True, True
         else:
@@ -133,4 +135,10 @@ class Deliverer:
 
 def build_deliverer(settings: Settings, webhooks: Webhooks) -> Deliverer:
     sender = Sender(timeout=settings.webhook_timeout, allow_private=settings.webhook_allow_private)
-    return Deliverer(webhooks, sender, poll=settings.webhook_poll_interval, timeout=settings.webhook_timeout)
+    return Deliverer(
+        webhooks,
+        sender,
+        poll=settings.webhook_poll_interval,
+        timeout=settings.webhook_timeout,
+        retention=settings.webhook_delivery_retention_days * 86400.0,
+    )

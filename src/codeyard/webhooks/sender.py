@@ -3,6 +3,8 @@ redirect, never use a proxy from the environment, give up after the timeout."""
 
 import asyncio
 import json
+import time
+from dataclasses import replace
 from urllib.parse import urlunsplit
 
 import httpx2
@@ -30,6 +32,12 @@ class Sender:
         await self.client.aclose()
 
     async def send(self, job: Job, now: float) -> Outcome:
+        """One attempt, with how long it took."""
+        started = time.monotonic()
+        outcome = await self._attempt(job, now)
+        return replace(outcome, duration=time.monotonic() - started)
+
+    async def _attempt(self, job: Job, now: float) -> Outcome:
         try:
             target = await webhook_targets.resolve(job.url, allow_private=self.allow_private)
         except webhook_targets.TargetRefused as exc:

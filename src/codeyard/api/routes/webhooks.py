@@ -1,11 +1,19 @@
 """``/v3/organizations/{org_id}/webhooks…`` (contract §10, our extension): org admins manage the org's webhooks
 and read each one's deliveries."""
 
+from typing import Any
+
 from fastapi import APIRouter
 
 from codeyard.api.deps import Caller, OrgId, ServicesDep, require
 from codeyard.api.schemas.common import First, Paginated
-from codeyard.api.schemas.webhooks import DeliveryResponse, WebhookCreate, WebhookResponse, WebhookUpdate
+from codeyard.api.schemas.webhooks import (
+    DeliveryAttempt,
+    DeliveryResponse,
+    WebhookCreate,
+    WebhookResponse,
+    WebhookUpdate,
+)
 from codeyard.services.principal import Permission
 from codeyard.services.webhooks import WebhookSpec
 from codeyard.storage.tables import Webhook, WebhookDelivery
@@ -43,6 +51,18 @@ def delivery_response(row: WebhookDelivery) -> DeliveryResponse:
         next_attempt_at=epoch(row.next_attempt_at) if row.status == "pending" else None,
         delivered_at=epoch(row.delivered_at),
         created_at=int(row.created_at),
+        attempt_history=[_attempt(item) for item in row.attempt_log or [] if isinstance(item, dict)],
+    )
+
+
+def _attempt(item: dict[str, Any]) -> DeliveryAttempt:
+    at, code, error, duration = (item.get(key) for key in ("at", "status_code", "error", "duration_ms"))
+    return DeliveryAttempt(
+        attempt=int(item.get("attempt") or 0),
+        attempted_at=int(at) if isinstance(at, int | float) else 0,
+        status_code=code if isinstance(code, int) else None,
+        error=error if isinstance(error, str) else None,
+        duration_ms=duration if isinstance(duration, int) else None,
     )
 
 

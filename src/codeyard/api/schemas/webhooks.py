@@ -38,6 +38,14 @@ class WebhookResponse(BaseModel):
     )
 
 
+class DeliveryAttempt(BaseModel):
+    attempt: int = Field(description="1 for the first attempt, counting on.")
+    attempted_at: int
+    status_code: int | None = Field(default=None, description="The target's answer; null when none came.")
+    error: str | None = Field(default=None, description="Why the attempt failed (`HTTP 500`, `timed out`, …).")
+    duration_ms: int | None = None
+
+
 class DeliveryResponse(BaseModel):
     delivery_id: str
     webhook_id: str
@@ -51,3 +59,6 @@ class DeliveryResponse(BaseModel):
     next_attempt_at: int | None = Field(default=None, description="While pending: when it is tried next.")
     delivered_at: int | None = None
     created_at: int
+    attempt_history: list[DeliveryAttempt] = Field(
+        default_factory=list, description="The latest attempts (at most 10), oldest first."
+    )

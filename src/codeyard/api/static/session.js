@@ -45,7 +45,9 @@
     $("reply").disabled = $("send").disabled = stopped;
     $("reply-hint").textContent = stopped ? "This session was " + (s.is_archived ? "archived" : "stopped") + ": it takes no more messages." : "";
     if (!stopped) $("reply-hint").append(cy.el("kbd", { text: "Ctrl" }), "+", cy.el("kbd", { text: "Enter" }), " sends. Steps open and close with ", cy.el("kbd", { text: "Enter" }), ".");
-    const prs = (s.pull_requests || []).map((pr) => cy.el("li", {}, cy.el("a", { href: pr.pr_url, rel: "noopener noreferrer", text: pr.pr_url }), " ", cy.el("span", { class: "badge", text: pr.pr_state || "open" })));
+    // A PR's address comes from the forge's answer: only an http(s) one becomes a link.
+    const prLink = (url) => /^https?:\/\//i.test(url || "") ? cy.el("a", { href: url, rel: "noopener noreferrer", text: url }) : cy.el("span", { text: String(url) });
+    const prs = (s.pull_requests || []).map((pr) => cy.el("li", { class: "pr" }, prLink(pr.pr_url), " ", cy.el("span", { class: "badge pr-state " + (pr.pr_state || "open"), text: pr.pr_state || "open" })));
     $("prs").replaceChildren(...prs);
     $("no-prs").hidden = prs.length > 0;
     const facts = [s.session_id];
@@ -61,12 +63,112 @@
       const atts = (await cy.api(cy.orgPath(org, "/sessions/" + SESSION_ID + "/attachments"))).items || [];
       $("attachments").replaceChildren(...atts.map((a) => cy.el("li", {}, cy.el("a", { href: a.url, rel: "noopener noreferrer", text: a.name }), cy.el("span", { class: "muted", text: " · " + a.source }))));
       $("no-attachments").hidden = atts.length > 0;
+      await loadChanges();
     } catch (err) { failed(err); }
   }
 
   function refreshSoon() {
     clearTimeout(refreshTimer);
     refreshTimer = setTimeout(refresh, 150);
+  }
+
+  // -- the hand-back panel: each repository's commits, uncommitted work, downloads and commands to copy ----------------
+  const SAFE_WORD = /^[A-Za-z0-9_@%+=:,.\/-]+$/;
+  function shellWord(text) {
+    // Quoted for a POSIX shell, so a repository name can never become a second command in a copied line.
+    return SAFE_WORD.test(text) ? text : "'" + text.replace(/'/g, "'\\''") + "'";
+  }
+
+  function copyable(label, command) {
+    const pre = cy.el("pre", {}, cy.el("code", { text: command }));
+    const button = cy.el("button", { type: "button", class: "copy", "aria-label": "Copy: " + label, text: "Copy" });
+    button.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(command);
+        button.textContent = "Copied";
+      } catch (err) {  // no clipboard access: select the text for Ctrl+C
+        window.getSelection().selectAllChildren(pre);
+        button.textContent = "Selected";
+      }
+      setTimeout(() => { button.textContent = "Copy"; }, 2000);
+    });
+    return cy.el("div", { class: "cmd" }, cy.el("div", { class: "muted", text: label }), cy.el("div", { class: "row" }, pre, button));
+  }
+
+  async function download(name) {
+    // The key travels in a header, never in a link, so the file is fetched here and handed to the browser.
+    $("download-error").textContent = "";
+    try {
+      const response = await fetch(cy.orgPath(org, "/sessions/" + SESSION_ID + "/changes/" + name), {
+        headers: { "Authorization": "Bearer " + cy.key() }, cache: "no-store",
+      });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const url = URL.createObjectURL(await response.blob());
+      const link = cy.el("a", { href: url, download: session.session_id + "-" + name, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (err) {
+      $("download-error").textContent = "Download failed: " + err.message;
+    }
+  }
+
+  function repoChanges(item, several) {
+    const sid = session.session_id;
+    const branch = "codeyard/" + sid;
+    const stat = item.diffstat;
+    const head = cy.el("div", { class: "row" },
+      cy.el("strong", { text: item.repo }),
+      cy.el("span", { class: "muted", text: "in " + item.directory + "/" }),
+      cy.el("span", { class: "badge", text: item.commits.length + (item.commits.length === 1 ? " commit" : " commits") }),
+      item.uncommitted ? cy.el("span", { class: "badge warn", text: "uncommitted changes" }) : null);
+    const facts = cy.el("div", { class: "muted" },
+      "base ", cy.el("span", { class: "sha", text: item.base_sha.slice(0, 12) }),
+      " → head ", cy.el("span", { class: "sha", text: item.head_sha.slice(0, 12) }),
+      " · " + stat.files_changed + (stat.files_changed === 1 ? " file" : " files") + ", +" + stat.insertions + " −" + stat.deletions,
+      item.commits.length ? " · branch " : null, item.commits.length ? cy.el("span", { class: "sha", text: branch }) : null);
+    const commits = cy.el("ul", { class: "commits" },
+      ...item.commits.map((c) => cy.el("li", {}, cy.el("code", { text: c.sha.slice(0, 12) }), " " + c.subject)));
+    const bundle = item.index + ".bundle";
+    const patch = item.index + ".patch";
+    const downloads = cy.el("div", { class: "row downloads" },
+      item.commits.length ? cy.el("button", { type: "button", class: "download-bundle", text: "Download bundle", onclick: () => download(bundle) }) : null,
+      item.uncommitted ? cy.el("button", { type: "button", class: "download-patch", text: "Download patch", onclick: () => download(patch) }) : null);
+    const node = cy.el("div", { class: "repo", "data-repo": String(item.index) }, head, facts);
+    if (!item.commits.length && !item.uncommitted) {
+      node.append(cy.el("p", { class: "muted", text: "No change in this repository yet." }));
+      return node;
+    }
+    if (item.commits.length) node.append(commits);
+    node.append(downloads);
+    const pull = ["codeyard", "sessions", "pull", sid].concat(several ? ["--repo", shellWord(item.repo)] : [])
+      .concat(item.uncommitted ? ["--apply-patch"] : []).join(" ");
+    node.append(copyable("In your clone of " + item.repo + ":", pull));
+    const git = [];
+    if (item.commits.length) git.push("git fetch " + shellWord(sid + "-" + bundle) + " +refs/heads/codeyard:refs/heads/" + branch);
+    if (item.uncommitted) git.push("git apply " + shellWord(sid + "-" + patch));
+    node.append(copyable("Or with git, from the downloaded files:", git.join("\n")));
+    return node;
+  }
+
+  let changesTimer = null;
+  let changesShown = "";
+  async function loadChanges() {
+    if (!session || !(session.repos || []).length) return;  // nothing was cloned: nothing to hand back
+    let result;
+    try { result = await cy.api(cy.orgPath(org, "/sessions/" + SESSION_ID + "/changes")); } catch (err) { return; }
+    const items = result.items || [];
+    const key = JSON.stringify(items);
+    if (key === changesShown) return;  // unchanged: leave the panel (and any selection in it) alone
+    changesShown = key;
+    $("changes").replaceChildren(...items.map((item) => repoChanges(item, items.length > 1)));
+    $("handback").hidden = items.length === 0;
+  }
+
+  function changesSoon() {
+    clearTimeout(changesTimer);
+    changesTimer = setTimeout(loadChanges, 1000);
   }
 
   // -- the transcript -----------------------------------------------------------------------------------------
@@ -191,7 +293,11 @@
     if (e.category === "message" && (e.event_type === "user_message" || e.event_type === "devin_message")) message(e);
     else if (e.event_type === "status_changed") { statusLine(e); refreshSoon(); }
     else if (e.category === "lifecycle" && (e.event_type === "session_created" || e.event_type === "session_archived" || e.event_type === "session_terminated")) { refreshSoon(); }
-    else { step(e); if (e.event_type === "file_attached" || e.category === "git") refreshSoon(); }
+    else {
+      step(e);
+      if (e.event_type === "file_attached" || e.category === "git") refreshSoon();
+      else if (e.event_type === "command_run" || (e.details && e.details.diff)) changesSoon();  // a commit, an edit
+    }
   }
 
   // -- the live stream ------------------------------------------------------------------------------------------
