@@ -20,6 +20,7 @@ from codeyard.sdk._config import ClientOptions
 from codeyard.sdk._errors import APIConnectionError, APIResponseValidationError, APITimeoutError, status_error
 from codeyard.sdk._request import Call, NotGiven, model
 from codeyard.sdk._retry import RetryPolicy
+from codeyard.sdk._transport import AsyncLazyTLSTransport, LazyTLSTransport
 from codeyard.sdk.types import Page, Principal
 
 if TYPE_CHECKING:  # each resource module is imported when first used: a command needs one or two of them
@@ -163,7 +164,7 @@ class Client(_BaseClient):
     ) -> None:
         super().__init__(ClientOptions.resolve(base_url, api_key, org_id, max_retries=max_retries, timeout=timeout))
         self._owns_http = http_client is None
-        self._http = http_client or httpx2.Client(timeout=timeout)
+        self._http = http_client or httpx2.Client(timeout=timeout, transport=LazyTLSTransport())
 
     @cached_property
     def sessions(self) -> Sessions:
@@ -284,7 +285,7 @@ class AsyncClient(_BaseClient):
     ) -> None:
         super().__init__(ClientOptions.resolve(base_url, api_key, org_id, max_retries=max_retries, timeout=timeout))
         self._owns_http = http_client is None
-        self._http = http_client or httpx2.AsyncClient(timeout=timeout)
+        self._http = http_client or httpx2.AsyncClient(timeout=timeout, transport=AsyncLazyTLSTransport())
 
     @cached_property
     def sessions(self) -> AsyncSessions:
