@@ -1,4 +1,4 @@
-"""A finished change → its pull request open: ``open_pull_request`` (uncommitted check in the sandbox, secret scan,
+"""A finished change → its pull request open: ``open_pull_request`` (uncommitted check, secret scan,
 push with the connection's credentials, the forge's API, the stored record) against a bare ``git push`` of one
 commit to the same loopback git server, in the same run.
 
@@ -6,7 +6,11 @@ Real git over smart HTTP (``git http-backend`` behind basic auth) and the script
 the services run in-process on SQLite. Each run makes a fresh session with a fresh clone, commits A and times
 ``git push`` of it, then commits B and times ``open_pull_request`` (which pushes B: one new commit each).
 
-    PYTHONPATH=src .venv/bin/python benchmarks/pull_request.py --runs 20
+    PYTHONPATH=src:. .venv/bin/python benchmarks/pull_request.py --runs 20
+
+``open_pull_request`` reports how long each of its steps took (``SessionPullRequests.timings``); their medians are
+printed as ``step …``. Steps run partly at once: ``read commits`` and ``scan`` overlap the status check, whose wait
+(if longer) is ``checks``.
 """
 
 import argparse
@@ -21,7 +25,7 @@ from pathlib import Path
 from benchmarks._runtime import machine, median, pct
 from codeyard.cli.server import prepare
 from codeyard.config import Settings
-from codeyard.runner import workspace
+from codeyard.runner import clone, workspace
 from codeyard.runner.pull_request import SessionPullRequests
 from codeyard.runner.redaction import Redactor
 from codeyard.runner.remotes import CloneAuth, auth_env
@@ -59,11 +63,18 @@ async def run(runs: int) -> dict[str, float]:
         auth = CloneAuth(await services.git_connections.for_org(org))
         bare_push: list[float] = []
         full: list[float] = []
+        steps: dict[str, list[float]] = {}
         for i in range(runs):
             session = await services.sessions.create(principal, org, NewSession(prompt="bench", repos=["owner/app"]))
             root = settings.data_dir / "workspaces" / session.id
             ws = await workspace.prepare(
-                root, ["owner/app"], [], git_base_url=git_server.url, allow_local=False, auth=auth
+                root,
+                ["owner/app"],
+                [],
+                git_base_url=git_server.url,
+                allow_local=False,
+                policy=clone.ClonePolicy(allow_private=True),
+                auth=auth,
             )
             repo = ws.repos["owner/app"]
             base = (await workspace.git("rev-parse", "HEAD", cwd=repo)).strip()
@@ -92,6 +103,8 @@ async def run(runs: int) -> dict[str, float]:
             text = await opener.open_pull_request("owner/app", f"Change {i}", "A benchmark change.", None, False)
             full.append(time.perf_counter() - started)
             assert "opened pull request" in text, text
+            for step, seconds in getattr(opener, "timings", {}).items():  # older trees have no step timings
+                steps.setdefault(step, []).append(seconds)
         await db.dispose()
     overhead = [f - b for f, b in zip(full, bare_push, strict=True)]
     return {
@@ -100,6 +113,7 @@ async def run(runs: int) -> dict[str, float]:
         "open_pull_request_p50": median(full),
         "open_pull_request_p90": pct(full, 0.9),
         "overhead_p50": median(overhead),
+        **{f"step {name}": median(values) for name, values in steps.items()},
         "runs": float(runs),
     }
 
@@ -109,9 +123,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     result = asyncio.run(run(args.runs))
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end")
     for name, value in result.items():
-        print(f"{name:24} {value * 1000:9.1f} ms" if name != "runs" else f"{name:24} {int(value):9d}")
+        print(f"{name:26} {value * 1000:9.1f} ms" if name != "runs" else f"{name:26} {int(value):9d}")
 
 
 if __name__ == "__main__":

@@ -120,3 +120,33 @@ async def test_refusals(api: ApiEnv, tmp_path: Path) -> None:
         with pytest.raises(ToolError, match="replaced by a link"):
             await opener.open_pull_request("team/app", "t", "b", None, False)
         assert forge.forge.pulls == []
+
+
+async def test_a_secret_in_an_intermediate_commit_is_refused_though_a_later_commit_removes_it(
+    api: ApiEnv, tmp_path: Path
+) -> None:
+    leak = "ghp_" + "Qw3Er5Ty7Ui9Op1As3Df5Gh7Jk9Lz2Xc4Vb6"
+    with GitHttpServer(tmp_path / "git", TOKEN) as git_server, ForgeServer(TOKEN) as forge:
+        bare = git_server.create_repo("team/app", {"a.txt": "a\n"})
+        opener, repo = await opener_for(api, git_server, forge)
+        (repo / "config.py").write_text(f'TOKEN = "{leak}"\n')
+        git(repo, "add", "config.py")
+        git(repo, "commit", "-qm", "Add config")
+        leaky = git(repo, "rev-parse", "HEAD").strip()
+        (repo / "config.py").write_text('TOKEN = os.environ["TOKEN"]\n')
+        git(repo, "commit", "-qam", "Read the token from the environment")
+        (repo / "b.txt").write_text("b\n")
+        git(repo, "add", "b.txt")
+        git(repo, "commit", "-qm", f"Add b\n\nThe old token was {leak[:-1]}Y, now revoked")
+        noted = git(repo, "rev-parse", "HEAD").strip()
+        assert git(repo, "diff", f"{leaky}~1", "HEAD", "--", "config.py").count(leak) == 0, "gone from the final diff"
+
+        with pytest.raises(ToolError, match="nothing was pushed") as caught:
+            await opener.open_pull_request("team/app", "Config", "Reads the token", None, False)
+
+        message = str(caught.value)
+        assert f"config.py:1 in commit {leaky[:12]} (GitHub Token)" in message, message
+        assert f"commit message:3 in commit {noted[:12]} (GitHub Token)" in message, message
+        assert "Qw3Er5Ty7" not in message
+        assert "codeyard/" not in git(bare, "branch", "--list")
+        assert forge.forge.pulls == []

@@ -4,15 +4,17 @@ Tables are built with rich but without markup (a title like "[WIP] fix" prints a
 stdout is not a terminal, without wrapping, so piped output stays one row per line.
 """
 
+from __future__ import annotations
+
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
+
+if TYPE_CHECKING:  # rich is imported by the commands that print a table, not at start-up
+    from rich.console import Console
 
 _PIPE_WIDTH = 10_000
 
@@ -22,6 +24,8 @@ Column = tuple[str, Callable[[Row], object]]
 
 
 def console() -> Console:
+    from rich.console import Console
+
     # Built per call: the test runner and shells may swap sys.stdout between commands.
     terminal = Console(highlight=False)
     return terminal if terminal.is_terminal else Console(highlight=False, width=_PIPE_WIDTH)
@@ -38,6 +42,9 @@ def print_json_line(data: object) -> None:
 
 
 def print_table(rows: Iterable[Row], columns: Sequence[Column]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, pad_edge=False, header_style="bold", show_edge=False)
     for header, _ in columns:
         table.add_column(header, overflow="fold")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -32,6 +31,8 @@ DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Data direct
 
 def _run(data_dir: Path | None, action: Callable[[Identity], Awaitable[T]]) -> T:
     # The database stack is imported here, not at the top: every other command starts without it.
+    import asyncio
+
     from codeyard.config import Settings
     from codeyard.services.identity import Identity
     from codeyard.storage.db import Database, migrate

@@ -13,8 +13,7 @@ import typer
 
 from codeyard.cli._output import note, print_done, print_json, print_result, print_table, timestamp
 from codeyard.cli.remote import AfterOption, FirstOption, JsonFlag, connect
-from codeyard.sdk import NOT_GIVEN, NotGiven
-from codeyard.sdk.resources.git_connections import GitKind
+from codeyard.sdk._plain import NOT_GIVEN, GitKind, NotGiven
 
 app = typer.Typer(no_args_is_help=True, help="Git connections: hosts sessions clone from and push to (org admins).")
 

@@ -19,13 +19,13 @@ import typer
 from codeyard.cli._output import fail, print_json, print_json_line
 from codeyard.cli.remote import connect
 from codeyard.cli.sessions import DONE_DETAILS, DONE_STATUSES, FAILED_STATUSES, _new_messages, _print_message
-from codeyard.handoff.submit import SubmitError, Submitted, submit
-from codeyard.sdk import Client
-from codeyard.sdk.types import SessionResponse
 
-if TYPE_CHECKING:  # the scanner (detect_secrets) is imported when a handoff runs, not when `codeyard` starts
+if TYPE_CHECKING:  # the scanner (detect_secrets) and the SDK are imported when a handoff runs, not at start-up
     from codeyard.handoff.collect import Collected
     from codeyard.handoff.scan import Finding
+    from codeyard.handoff.submit import Submitted
+    from codeyard.sdk import Client
+    from codeyard.sdk.types import SessionResponse
 
 EXIT_USAGE = 2
 EXIT_SECRETS = 3
@@ -47,6 +47,8 @@ def handoff_command(
         raise typer.BadParameter("--redact and --allow-secrets exclude each other")
     if not task.strip():
         raise typer.BadParameter("the task is empty", param_hint="TASK")
+    from codeyard.handoff.submit import SubmitError, submit
+
     with connect() as client:
         collected, task, context = _prepare(task, context, redact=redact, allow_secrets=allow_secrets, as_json=as_json)
         try:

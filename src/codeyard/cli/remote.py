@@ -4,17 +4,21 @@ clean line on stderr (exit 1), the `--json` flag, and reading long text from a f
 Remote commands reach the server only through `codeyard.sdk`, so they work against any compatible API.
 """
 
+from __future__ import annotations
+
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from codeyard.cli._output import fail
-from codeyard.sdk import APIConnectionError, APIError, Client, ConfigurationError
+
+if TYPE_CHECKING:  # the SDK (httpx2, pydantic) is imported when a command connects, not for `--help`
+    from codeyard.sdk import Client
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the raw JSON response instead of a table.")]
 FirstOption = Annotated[int | None, typer.Option("--first", min=1, max=200, help="Page size (server default 100).")]
@@ -29,6 +33,8 @@ _MISSING_KEY = (
 @contextmanager
 def connect() -> Iterator[Client]:
     """A `Client` configured from DEVIN_API_URL / DEVIN_API_KEY / DEVIN_ORG_ID; SDK errors end the command."""
+    from codeyard.sdk import APIConnectionError, APIError, Client, ConfigurationError
+
     try:
         with Client() as client:
             yield client

@@ -1,15 +1,18 @@
 """`codeyard schedules …`: sessions started on a cron schedule (in a time zone) or once at a given time."""
 
+from __future__ import annotations
+
 import contextlib
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from codeyard.cli._output import fail, note, print_done, print_json, print_result, print_table, timestamp
 from codeyard.cli.remote import JsonFlag, connect
-from codeyard.sdk import UnprocessableEntityError
-from codeyard.sdk.types import ScheduleFields
+
+if TYPE_CHECKING:  # the SDK is imported by the commands that call the server, not for `--help`
+    from codeyard.sdk.types import ScheduleFields
 
 app = typer.Typer(no_args_is_help=True, help="Scheduled sessions.")
 
@@ -59,6 +62,8 @@ _OPTION_OF = {
 @contextlib.contextmanager
 def _naming_options() -> Iterator[None]:
     """A field the server refused (422) is named by the option that set it: ``--cron``, not ``body.frequency``."""
+    from codeyard.sdk import UnprocessableEntityError
+
     try:
         yield
     except UnprocessableEntityError as exc:

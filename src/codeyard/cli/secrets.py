@@ -12,7 +12,7 @@ import typer
 
 from codeyard.cli._output import note, print_done, print_json, print_result, print_table, timestamp
 from codeyard.cli.remote import AfterOption, FirstOption, JsonFlag, connect
-from codeyard.sdk.resources.secrets import SecretType
+from codeyard.sdk._secret_type import SecretType
 
 app = typer.Typer(no_args_is_help=True, help="Secrets (values are write-only).")
 

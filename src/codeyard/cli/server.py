@@ -6,7 +6,6 @@ the other commands of ``codeyard`` start without loading it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import errno
 import json
@@ -84,6 +83,8 @@ def _private(path: Path, mode: int) -> None:
 
 async def prepare(settings: Settings) -> tuple[Database, Services]:
     """Schema up to date, secret key present, first-start bootstrap done, the data dir private."""
+    import asyncio
+
     from codeyard.runner.embedded import model_from_settings
     from codeyard.runner.insights import ModelSummarizer
     from codeyard.services.container import Services
@@ -238,6 +239,8 @@ def serve(
         for k, v in {"host": host, "port": port, "data_dir": data_dir, "database_url": database_url}.items()
         if v is not None
     }
+    import asyncio  # here and below, not at the top: the client commands start without it
+
     from codeyard import logs
 
     if no_runner:
@@ -255,6 +258,8 @@ def serve(
 
 def uvicorn_loop_setup() -> None:
     """uvloop as the event loop (pinned with httptools in the runtime dependencies), as uvicorn would set it."""
+    import asyncio
+
     import uvloop
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())

@@ -1,13 +1,18 @@
 """`codeyard sessions pull` and `sessions diff`: a session's work brought into the local clone (the inverse of
 `codeyard handoff`). Git runs on the user's own repository here, as in the handoff."""
 
+from __future__ import annotations
+
 import subprocess
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from codeyard.cli._output import fail, note, print_json
-from codeyard.sdk import Client
-from codeyard.sdk.types import RepoChanges
+
+if TYPE_CHECKING:
+    from codeyard.sdk import Client
+    from codeyard.sdk.types import RepoChanges
 
 
 def _git(repo: Path, *args: str, check: bool = True, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:

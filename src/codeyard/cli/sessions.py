@@ -1,18 +1,22 @@
 """`codeyard sessions …`: start sessions, follow and steer them, read their messages and files."""
 
+from __future__ import annotations
+
 import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from codeyard.cli import session_changes
 from codeyard.cli._output import note, print_json, print_json_line, print_result, print_table, timestamp
 from codeyard.cli.remote import AfterOption, FirstOption, JsonFlag, connect
-from codeyard.sdk import NOT_GIVEN, Client, NotFoundError, NotGiven
-from codeyard.sdk.types import SessionEvent, SessionMessage, SessionResponse
+
+if TYPE_CHECKING:  # the SDK is imported by the commands that call the server, not for `--help`
+    from codeyard.sdk import Client, NotGiven
+    from codeyard.sdk.types import SessionEvent, SessionMessage, SessionResponse
 
 app = typer.Typer(no_args_is_help=True, help="Create, follow and steer sessions.")
 
@@ -64,6 +68,8 @@ def _ids(values: list[str] | None, none: bool) -> list[str] | NotGiven:
         raise typer.BadParameter("give ids or --no-…, not both")
     if none:
         return []
+    from codeyard.sdk import NOT_GIVEN
+
     return values if values else NOT_GIVEN
 
 
@@ -177,6 +183,8 @@ def watch(
 
     Exits 0 when the session finished or waits for you, 1 when it ended in error or was suspended.
     """
+    from codeyard.sdk import NotFoundError
+
     with connect() as client:
         try:
             session = _follow(client, session_id, json_)

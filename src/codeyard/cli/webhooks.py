@@ -7,7 +7,7 @@ import typer
 
 from codeyard.cli._output import note, print_done, print_json, print_result, print_table, timestamp
 from codeyard.cli.remote import AfterOption, FirstOption, JsonFlag, connect
-from codeyard.sdk import NOT_GIVEN, NotGiven
+from codeyard.sdk._plain import NOT_GIVEN, NotGiven
 
 app = typer.Typer(no_args_is_help=True, help="Webhooks: signed POSTs of the org's events (org admins).")
 

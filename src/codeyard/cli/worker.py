@@ -5,7 +5,6 @@ The worker stack (procrastinate, the runner) is imported when the command runs, 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,6 +40,8 @@ def worker(
         for k, v in {"max_concurrent_sessions": concurrency, "data_dir": data_dir, "database_url": database_url}.items()
         if v is not None
     }
+    import asyncio  # not at the top: the client commands start without it
+
     from codeyard import logs
 
     settings = checked_settings(overrides)

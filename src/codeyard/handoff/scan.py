@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from detect_secrets.core.scan import scan_diff
 from detect_secrets.settings import default_settings
@@ -118,16 +120,24 @@ class ScanError(Exception):
 
 
 def scan(
-    collected: Collected, context: str = "", known_secrets: Mapping[str, str] | None = None, *, task: str = ""
+    collected: Collected,
+    context: str = "",
+    known_secrets: Mapping[str, str] | None = None,
+    *,
+    task: str = "",
+    history: Sequence[CommitChanges] | None = None,
 ) -> list[Finding]:
     """Every secret in the patch, its binary files, the unpushed commits (patches and messages), `context` and `task`.
 
     `known_secrets` maps a name (such as `DEVIN_API_KEY`) to a value that must never leave, found wherever it occurs.
+    `history`, when the caller has read the commits already (`History`), stands for `collected.commits`.
     Raises GitError when git fails, ScanError when anything else does.
     """
     known = {value: f"value of {name}" for name, value in (known_secrets or {}).items() if value}
     try:
-        return _scan(collected, context, known, task)
+        with default_settings() as settings:  # once per scan: entering it costs more than a small diff's scan
+            settings.disable_filters(_IS_INVALID_FILE)
+            return _scan(collected, context, known, task, history)
     except GitError:
         raise
     except Exception as exc:
@@ -135,7 +145,13 @@ def scan(
         raise ScanError(f"the secret scan failed ({type(exc).__name__}), so nothing was sent") from exc
 
 
-def _scan(collected: Collected, context: str, known: Mapping[str, str], task: str) -> list[Finding]:
+def _scan(
+    collected: Collected,
+    context: str,
+    known: Mapping[str, str],
+    task: str,
+    history: Sequence[CommitChanges] | None,
+) -> list[Finding]:
     patch = collected.patch.decode("utf-8", errors="replace")
     findings = _scan_diff(patch, known)
     names: list[tuple[str, str, str | None]] = []
@@ -147,8 +163,8 @@ def _scan(collected: Collected, context: str, known: Mapping[str, str], task: st
     names += [("file name", item, None) for item in collected.not_sent]
     named = (("branch name", collected.branch), ("upstream branch name", collected.upstream))
     names += [(label, value, None) for label, value in (*named, ("remote URL", collected.remote_url)) if value]
-    if collected.commits:
-        commit_findings, commit_names = _scan_commits(collected, known)
+    if collected.commits or history:
+        commit_findings, commit_names = _scan_commits(collected, known, history)
         findings += commit_findings
         names += commit_names
     findings += _scan_names(names, known)
@@ -293,12 +309,10 @@ def _is_env_file(path: str) -> bool:
 
 
 def _detect_secrets(diff: str) -> Iterator[tuple[str, int, str, str]]:
-    """(path, line, kind, value) for each secret detect-secrets finds on an added line."""
-    with default_settings() as settings:
-        settings.disable_filters(_IS_INVALID_FILE)
-        for secret in scan_diff(diff):
-            if secret.is_added and secret.secret_value:
-                yield secret.filename, secret.line_number, secret.type, secret.secret_value
+    """(path, line, kind, value) for each secret detect-secrets finds on an added line (in `scan`'s settings)."""
+    for secret in scan_diff(diff):
+        if secret.is_added and secret.secret_value:
+            yield secret.filename, secret.line_number, secret.type, secret.secret_value
 
 
 def _scan_binary(path: str, data: bytes, known: Mapping[str, str], commit: str | None = None) -> list[Finding]:
@@ -330,35 +344,107 @@ def _utf16_text(data: bytes) -> str | None:
     return None
 
 
-def _scan_commits(
-    collected: Collected, known: Mapping[str, str]
-) -> tuple[list[Finding], list[tuple[str, str, str | None]]]:
-    """Findings in each unpushed commit (its patch against its first parent, its binary files, its message), and
-    the (label, name, commit) of every file name it touches.
+@dataclass(frozen=True)
+class CommitChanges:
+    """One commit as the scan reads it: its patch against its first parent, its message and the files it touches."""
 
-    Commit by commit, so no separator can be confused with content (a text file may hold any byte).
+    sha: str
+    subject: str
+    message: str
+    patch: str
+    paths: tuple[str, ...]
+    """Every path the commit touches (renames as a deletion and an addition)."""
+    binary: tuple[str, ...]
+    """The paths whose content git treats as binary (no patch lines: their blobs are scanned)."""
+
+
+class History:
+    """Every commit of a range read with two git processes (not three per commit): one ``git log -p`` for the
+    patches and messages, one ``git log --numstat -z`` for the file names.
+
+    A random marker, chosen after the commits were made, separates the commits, so no content can pose as a
+    separator (a text file may hold any byte).
     """
-    repo = collected.repo_dir
-    findings: list[Finding] = []
-    names: list[tuple[str, str, str | None]] = []
-    for commit in collected.commits:
-        sha = commit.sha
-        show = ("show", "--diff-merges=first-parent", "--format=", *_COMMIT_DIFF_OPTIONS)
-        patch = git(repo, *show, "-p", "-M", sha, "--").stdout.decode("utf-8", errors="replace")
-        findings += _scan_diff(patch, known, commit=sha)
-        message = git(repo, "show", "-s", "--format=%B", sha, "--").stdout.decode("utf-8", errors="replace")
-        findings += _scan_diff(_as_new_file(COMMIT_MESSAGE_PATH, message), known, commit=sha)
-        stats = git(repo, *show, "--numstat", "-z", "--no-renames", sha, "--").stdout.split(b"\0")
-        for record in stats:
-            counts = record.lstrip(b"\n").split(b"\t", 2)
+
+    def __init__(self) -> None:
+        self.marker = f"codeyard-{secrets.token_hex(16)}"
+
+    def patch_args(self, *revisions: str) -> tuple[str, ...]:
+        fmt = f"--format={self.marker}commit %H%n%s%n{self.marker}body%n%B%n{self.marker}diff"
+        return ("log", "--diff-merges=first-parent", "-p", "-M", *_COMMIT_DIFF_OPTIONS, fmt, *revisions, "--")
+
+    def names_args(self, *revisions: str) -> tuple[str, ...]:
+        fmt = f"--format={self.marker}%H"
+        return ("log", "--diff-merges=first-parent", "--numstat", "-z", "--no-renames", fmt, *revisions, "--")
+
+    def parse(self, patches: bytes, names: bytes) -> list[CommitChanges]:
+        """The commits of both outputs, in the order of ``patches``."""
+        paths: dict[str, list[str]] = {}
+        binary: dict[str, list[str]] = {}
+        marker = self.marker.encode()
+        current: list[str] = []
+        current_binary: list[str] = []
+        for record in names.split(b"\0"):
+            record = record.lstrip(b"\n")
+            if record.startswith(marker):
+                sha = record[len(marker) :].decode()
+                current = paths.setdefault(sha, [])
+                current_binary = binary.setdefault(sha, [])
+                continue
+            counts = record.split(b"\t", 2)
             if len(counts) != 3:
                 continue
             path = counts[2].decode(errors="surrogateescape")
-            names.append(("file name", path, sha))
+            current.append(path)
             if counts[:2] == [b"-", b"-"]:
-                blob = git(repo, "cat-file", "blob", f"{sha}:{path}", check=False)
-                if blob.returncode == 0:
-                    findings += _scan_binary(display_name(path), blob.stdout, known, commit=sha)
+                current_binary.append(path)
+        commits: list[CommitChanges] = []
+        text = patches.decode("utf-8", errors="replace")
+        for chunk in text.split(f"{self.marker}commit ")[1:]:
+            head, _, rest = chunk.partition(f"\n{self.marker}body\n")
+            sha, _, subject = head.partition("\n")
+            message, _, patch = rest.partition(f"{self.marker}diff\n")
+            commits.append(
+                CommitChanges(
+                    sha,
+                    subject,
+                    message,
+                    patch.removeprefix("\n"),
+                    tuple(paths.get(sha, ())),
+                    tuple(binary.get(sha, ())),
+                )
+            )
+        return commits
+
+
+def read_history(repo: Path, shas: Sequence[str]) -> list[CommitChanges]:
+    """``shas`` (in that order) read from the repository at ``repo``."""
+    history = History()
+    revisions = ("--no-walk=unsorted", *shas)
+    patches = git(repo, *history.patch_args(*revisions)).stdout
+    names = git(repo, *history.names_args(*revisions)).stdout
+    return history.parse(patches, names)
+
+
+def _scan_commits(
+    collected: Collected, known: Mapping[str, str], history: Sequence[CommitChanges] | None
+) -> tuple[list[Finding], list[tuple[str, str, str | None]]]:
+    """Findings in each unpushed commit (its patch against its first parent, its binary files, its message), and
+    the (label, name, commit) of every file name it touches."""
+    repo = collected.repo_dir
+    if history is None:
+        history = read_history(repo, [commit.sha for commit in collected.commits])
+    findings: list[Finding] = []
+    names: list[tuple[str, str, str | None]] = []
+    for commit in history:
+        sha = commit.sha
+        findings += _scan_diff(commit.patch, known, commit=sha)
+        findings += _scan_diff(_as_new_file(COMMIT_MESSAGE_PATH, commit.message), known, commit=sha)
+        names += [("file name", path, sha) for path in commit.paths]
+        for path in commit.binary:
+            blob = git(repo, "cat-file", "blob", f"{sha}:{path}", check=False)
+            if blob.returncode == 0:
+                findings += _scan_binary(display_name(path), blob.stdout, known, commit=sha)
     unique: dict[tuple[str, str, str], Finding] = {}
     for finding in findings:
         unique.setdefault((finding.path, finding.kind, finding.secret_text), finding)

@@ -15,9 +15,12 @@ from codeyard.services.git_connections import Credentials
 if TYPE_CHECKING:  # imported where used: together they take seconds to import, which `serve` should not pay
     import githubkit
     import gitlab
+    import httpx
     from githubkit.exception import RequestFailed
 
 TIMEOUT = 30.0
+KEEPALIVE = 30.0
+"""Seconds an idle connection to a forge's API stays open for the next call."""
 
 
 @functools.cache
@@ -25,6 +28,41 @@ def _ssl_context() -> ssl.SSLContext:
     """One context for every forge call (the system's trust store, so a private CA of a self-hosted forge works):
     building one per client costs more than the API call itself."""
     return ssl.create_default_context()
+
+
+class _KeptAlive:
+    """The connection pool every GitHub client of one event loop sends through: a client closing leaves it open, so
+    the next pull request (of any session) reuses the connection instead of connecting and shaking hands again."""
+
+    def __init__(self) -> None:
+        import httpx
+
+        limits = httpx.Limits(max_connections=20, max_keepalive_connections=10, keepalive_expiry=KEEPALIVE)
+        self.pool = httpx.AsyncHTTPTransport(verify=_ssl_context(), trust_env=False, limits=limits)
+
+    async def handle_async_request(self, request: "httpx.Request") -> "httpx.Response":
+        return await self.pool.handle_async_request(request)
+
+    async def __aenter__(self) -> "_KeptAlive":
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        """Left open for the next client."""
+
+    async def aclose(self) -> None:
+        """Left open for the next client."""
+
+
+_kept_alive: tuple[asyncio.AbstractEventLoop, _KeptAlive] | None = None
+
+
+def _github_transport() -> Any:
+    """The running loop's ``_KeptAlive`` (a pool's connections belong to the loop that opened them)."""
+    global _kept_alive
+    loop = asyncio.get_running_loop()
+    if _kept_alive is None or _kept_alive[0] is not loop:
+        _kept_alive = (loop, _KeptAlive())
+    return _kept_alive[1]
 
 
 @dataclass(frozen=True)
@@ -76,6 +114,7 @@ class GitHubForge:
             trust_env=False,
             http_cache=False,
             ssl_verify=_ssl_context(),
+            async_transport=_github_transport(),
             auto_retry=False,
             timeout=TIMEOUT,
         )

@@ -4,13 +4,14 @@ Everything about a request except the I/O lives in `_BaseClient` and `_request.C
 only differ in `_send` (blocking vs awaited) and in the resource classes they hand out.
 """
 
-import asyncio
+from __future__ import annotations
+
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx2
 from pydantic import ValidationError
@@ -19,16 +20,19 @@ from codeyard.sdk._config import ClientOptions
 from codeyard.sdk._errors import APIConnectionError, APIResponseValidationError, APITimeoutError, status_error
 from codeyard.sdk._request import Call, NotGiven, model
 from codeyard.sdk._retry import RetryPolicy
-from codeyard.sdk.resources.attachments import AsyncAttachments, Attachments
-from codeyard.sdk.resources.git_connections import AsyncGitConnections, GitConnections
-from codeyard.sdk.resources.knowledge import AsyncKnowledge, Knowledge
-from codeyard.sdk.resources.organizations import AsyncOrganizations, Organizations
-from codeyard.sdk.resources.playbooks import AsyncPlaybooks, Playbooks
-from codeyard.sdk.resources.schedules import AsyncSchedules, Schedules
-from codeyard.sdk.resources.secrets import AsyncSecrets, Secrets
-from codeyard.sdk.resources.sessions import AsyncSessions, Sessions
-from codeyard.sdk.resources.webhooks import AsyncWebhooks, Webhooks
+from codeyard.sdk._transport import AsyncLazyTLSTransport, LazyTLSTransport
 from codeyard.sdk.types import Page, Principal
+
+if TYPE_CHECKING:  # each resource module is imported when first used: a command needs one or two of them
+    from codeyard.sdk.resources.attachments import AsyncAttachments, Attachments
+    from codeyard.sdk.resources.git_connections import AsyncGitConnections, GitConnections
+    from codeyard.sdk.resources.knowledge import AsyncKnowledge, Knowledge
+    from codeyard.sdk.resources.organizations import AsyncOrganizations, Organizations
+    from codeyard.sdk.resources.playbooks import AsyncPlaybooks, Playbooks
+    from codeyard.sdk.resources.schedules import AsyncSchedules, Schedules
+    from codeyard.sdk.resources.secrets import AsyncSecrets, Secrets
+    from codeyard.sdk.resources.sessions import AsyncSessions, Sessions
+    from codeyard.sdk.resources.webhooks import AsyncWebhooks, Webhooks
 
 T = TypeVar("T")
 
@@ -162,42 +166,60 @@ class Client(_BaseClient):
     ) -> None:
         super().__init__(ClientOptions.resolve(base_url, api_key, org_id, max_retries=max_retries, timeout=timeout))
         self._owns_http = http_client is None
-        self._http = http_client or httpx2.Client(timeout=timeout)
+        self._http = http_client or httpx2.Client(timeout=timeout, transport=LazyTLSTransport())
 
     @cached_property
     def sessions(self) -> Sessions:
+        from codeyard.sdk.resources.sessions import Sessions
+
         return Sessions(self)
 
     @cached_property
     def attachments(self) -> Attachments:
+        from codeyard.sdk.resources.attachments import Attachments
+
         return Attachments(self)
 
     @cached_property
     def organizations(self) -> Organizations:
+        from codeyard.sdk.resources.organizations import Organizations
+
         return Organizations(self)
 
     @cached_property
     def knowledge(self) -> Knowledge:
+        from codeyard.sdk.resources.knowledge import Knowledge
+
         return Knowledge(self)
 
     @cached_property
     def playbooks(self) -> Playbooks:
+        from codeyard.sdk.resources.playbooks import Playbooks
+
         return Playbooks(self)
 
     @cached_property
     def secrets(self) -> Secrets:
+        from codeyard.sdk.resources.secrets import Secrets
+
         return Secrets(self)
 
     @cached_property
     def schedules(self) -> Schedules:
+        from codeyard.sdk.resources.schedules import Schedules
+
         return Schedules(self)
 
     @cached_property
     def git_connections(self) -> GitConnections:
+        from codeyard.sdk.resources.git_connections import GitConnections
+
         return GitConnections(self)
 
     @cached_property
     def webhooks(self) -> Webhooks:
+        from codeyard.sdk.resources.webhooks import Webhooks
+
         return Webhooks(self)
 
     def whoami(self) -> Principal:
@@ -277,42 +299,60 @@ class AsyncClient(_BaseClient):
     ) -> None:
         super().__init__(ClientOptions.resolve(base_url, api_key, org_id, max_retries=max_retries, timeout=timeout))
         self._owns_http = http_client is None
-        self._http = http_client or httpx2.AsyncClient(timeout=timeout)
+        self._http = http_client or httpx2.AsyncClient(timeout=timeout, transport=AsyncLazyTLSTransport())
 
     @cached_property
     def sessions(self) -> AsyncSessions:
+        from codeyard.sdk.resources.sessions import AsyncSessions
+
         return AsyncSessions(self)
 
     @cached_property
     def attachments(self) -> AsyncAttachments:
+        from codeyard.sdk.resources.attachments import AsyncAttachments
+
         return AsyncAttachments(self)
 
     @cached_property
     def organizations(self) -> AsyncOrganizations:
+        from codeyard.sdk.resources.organizations import AsyncOrganizations
+
         return AsyncOrganizations(self)
 
     @cached_property
     def knowledge(self) -> AsyncKnowledge:
+        from codeyard.sdk.resources.knowledge import AsyncKnowledge
+
         return AsyncKnowledge(self)
 
     @cached_property
     def playbooks(self) -> AsyncPlaybooks:
+        from codeyard.sdk.resources.playbooks import AsyncPlaybooks
+
         return AsyncPlaybooks(self)
 
     @cached_property
     def secrets(self) -> AsyncSecrets:
+        from codeyard.sdk.resources.secrets import AsyncSecrets
+
         return AsyncSecrets(self)
 
     @cached_property
     def schedules(self) -> AsyncSchedules:
+        from codeyard.sdk.resources.schedules import AsyncSchedules
+
         return AsyncSchedules(self)
 
     @cached_property
     def git_connections(self) -> AsyncGitConnections:
+        from codeyard.sdk.resources.git_connections import AsyncGitConnections
+
         return AsyncGitConnections(self)
 
     @cached_property
     def webhooks(self) -> AsyncWebhooks:
+        from codeyard.sdk.resources.webhooks import AsyncWebhooks
+
         return AsyncWebhooks(self)
 
     async def whoami(self) -> Principal:
@@ -373,5 +413,7 @@ class AsyncClient(_BaseClient):
                 if delay is None:
                     return response
                 await response.aclose()
+            import asyncio  # not at import: a blocking client's program need not load it
+
             await asyncio.sleep(delay)
             attempt += 1

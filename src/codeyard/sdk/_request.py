@@ -12,6 +12,10 @@ from urllib.parse import quote
 import httpx2
 from pydantic import BaseModel
 
+from codeyard.sdk._plain import (
+    NOT_GIVEN as NOT_GIVEN,  # re-exported: resources import them from here
+    NotGiven as NotGiven,
+)
 from codeyard.sdk.types import Page
 
 T = TypeVar("T")
@@ -24,18 +28,6 @@ Paging = Literal["cursor", "offset"]
 
 _IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "PATCH"})
 
-
-class NotGiven:
-    """Marks a parameter the caller did not pass, where `None` is a meaningful value (it sends JSON null)."""
-
-    def __bool__(self) -> bool:
-        return False
-
-    def __repr__(self) -> str:
-        return "NOT_GIVEN"
-
-
-NOT_GIVEN = NotGiven()
 
 QueryValue = str | int | float | bool | Sequence[str] | None | NotGiven
 

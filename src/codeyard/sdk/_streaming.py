@@ -5,7 +5,6 @@ A stream ends for good when the server ends it after a final status (`exit`, `er
 ends a connection without sending anything new and without saying it cut the client (a `: cut` comment).
 """
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator
@@ -144,6 +143,8 @@ async def afollow(
                     final = final or is_final(event)
                     yield event
         except (APIConnectionError, APIStatusError, httpx2.TransportError) as exc:
+            import asyncio  # not at import: a blocking client's program need not load it
+
             await asyncio.sleep(progress.failed(exc))
             continue
         if not progress.decoder.cut and (final or received == 0):

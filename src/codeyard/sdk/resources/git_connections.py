@@ -3,13 +3,11 @@ requests. Managing them needs an org_admin key. The token is write-only: it is s
 method or model of the SDK shows it again."""
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Literal
 
+from codeyard.sdk._plain import GitKind
 from codeyard.sdk._request import NOT_GIVEN, Call, NotGiven, body, model, path, query
 from codeyard.sdk.resources._base import AsyncResource, SyncResource
 from codeyard.sdk.types import GitConnection, Page
-
-GitKind = Literal["github", "gitlab", "gitea", "generic"]
 
 
 def _list(after: str | None, first: int | None) -> Call[Page[GitConnection]]:

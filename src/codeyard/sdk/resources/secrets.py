@@ -1,13 +1,11 @@
 """`client.secrets`: values given to sessions as environment variables; the API never returns a value."""
 
 from collections.abc import AsyncIterator, Iterator
-from typing import Literal
 
 from codeyard.sdk._request import Call, body, model, path, query
+from codeyard.sdk._secret_type import SecretType
 from codeyard.sdk.resources._base import AsyncResource, SyncResource
 from codeyard.sdk.types import Page, Secret
-
-SecretType = Literal["key-value", "cookie", "totp"]
 
 
 def _list(after: str | None, first: int | None) -> Call[Page[Secret]]:
