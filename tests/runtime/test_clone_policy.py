@@ -238,3 +238,47 @@ async def test_the_runner_says_at_start_that_local_repositories_are_off(
     await runner.stop()
     await db.dispose()
     assert "local repositories are off" in capsys.readouterr().out
+
+
+SSH_AUTH = clone.CloneAuth(ssh_command="ssh -F /dev/null -o IdentitiesOnly=yes -o IdentityAgent=none -i /dev/null")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "git@localhost:a/b.git",
+        "git@127.0.0.1:a/b.git",
+        "ssh://git@127.0.0.1:2222/a/b",
+        "ssh://10.0.0.7/a/b",
+        "ssh://git@[::1]/a/b",
+        "ssh://169.254.169.254/a/b",
+    ],
+)
+async def test_ssh_to_a_loopback_or_private_address_is_refused(url: str) -> None:
+    """ssh with a git connection's key goes through the same egress policy as https."""
+    with pytest.raises(clone.CloneError, match="private"):
+        await clone.check_remote(url, clone.ClonePolicy(), SSH_AUTH)
+
+
+async def test_ssh_is_pinned_to_the_checked_address(tmp_path: Path) -> None:
+    """The ssh that git starts connects to the address the policy checked, whatever a second lookup or the
+    connection's own options would say (ssh keeps the first value of each option: ``ssh -G`` shows it)."""
+    effective = tmp_path / "effective-ssh-config"
+    wrapper = tmp_path / "ssh-wrapper"
+    wrapper.write_text(f'#!/bin/sh\nexec ssh -G "$@" > {effective}\n')
+    wrapper.chmod(0o755)
+    auth = clone.CloneAuth(
+        ssh_command=f"{wrapper} -F /dev/null -o HostName=attacker.example -o ProxyCommand='nc %h %p'"
+    )
+
+    with pytest.raises(clone.CloneError, match="could not clone"):
+        await clone.clone_remote("ssh://git@localhost:2222/a/b", tmp_path / "copy", OPEN, auth)
+
+    config = dict(line.split(" ", 1) for line in effective.read_text().splitlines() if " " in line)
+    checked = await clone.check_remote("ssh://git@localhost:2222/a/b", OPEN, auth)
+    assert config["hostname"] in ("127.0.0.1", "::1")
+    assert checked.ssh_options[:2] == ("-o", f"HostName={config['hostname']}")
+    assert config["hostkeyalias"] == "localhost"
+    assert (config["port"], config["user"]) == ("2222", "git")
+    assert "proxycommand" not in config
+    assert "proxyjump" not in config
