@@ -282,3 +282,59 @@ async def test_ssh_is_pinned_to_the_checked_address(tmp_path: Path) -> None:
     assert (config["port"], config["user"]) == ("2222", "git")
     assert "proxycommand" not in config
     assert "proxyjump" not in config
+
+
+def _repo_with(path: Path, name: str) -> str:
+    path.mkdir(parents=True)
+    git(path, "init", "-q")
+    (path / name).write_text(name)
+    git(path, "add", name)
+    git(path, "-c", "user.email=a@b", "-c", "user.name=A", "commit", "-qm", name)
+    return git(path, "rev-parse", "HEAD").strip()
+
+
+async def test_a_gitdir_file_swapped_while_a_repository_is_cloned_never_leads_into_the_data_dir(
+    tmp_path: Path,
+) -> None:
+    """The agent flips a local repository's ``gitdir:`` file between an allowed repository and one in the data
+    dir (another session's workspace) while the server checks and clones it: every clone is refused or holds
+    the allowed repository only, because the check and the clone use one opened directory."""
+    data = tmp_path / "data"
+    secret = _repo_with(data / "workspaces" / "devin-other" / "repo", "secret.txt")
+    _repo_with(tmp_path / "allowed", "public.txt")
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    pointers = {
+        "allowed": f"gitdir: {tmp_path / 'allowed' / '.git'}\n",
+        "secret": f"gitdir: {data / 'workspaces' / 'devin-other' / 'repo' / '.git'}\n",
+    }
+    stop = threading.Event()
+
+    def flip() -> None:  # the agent's process: atomic replacements of the gitdir file
+        staged = tmp_path / "staged"
+        while not stop.is_set():
+            for text in pointers.values():
+                staged.write_text(text)
+                os.rename(staged, decoy / ".git")
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    cloned = refused = 0
+    try:
+        for i in range(40):
+            root = tmp_path / "ws" / str(i)
+            try:
+                ws = await prepare(root, [str(decoy)], [], git_base_url="https://h", allow_local=True, data_dir=data)
+            except WorkspaceError as exc:
+                assert "data directory" in str(exc) or "could not be opened" in str(exc), exc
+                refused += 1
+                continue
+            cloned += 1
+            copy = ws.repos[str(decoy)]
+            assert not (copy / "secret.txt").exists()
+            assert secret not in git(copy, "rev-list", "--all")
+            assert git(copy, "config", "remote.origin.url").strip() == str(decoy)
+    finally:
+        stop.set()
+        flipper.join()
+    assert cloned and refused  # both sides of the flip were seen

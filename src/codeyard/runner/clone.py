@@ -236,16 +236,20 @@ async def clone_remote(
     await _run_clone(url, dest, policy, config, extra, shown or shown_url(url), local=False)
 
 
-async def clone_local(path: Path, dest: Path, policy: ClonePolicy, *, shown: str | None = None) -> None:
-    """Clone a local repository without hard links or alternates (``--no-local``)."""
+async def clone_local(
+    path: Path, dest: Path, policy: ClonePolicy, *, shown: str | None = None, source_fd: int | None = None
+) -> None:
+    """Clone a local repository without hard links or alternates (``--no-local``). ``source_fd``: an open
+    descriptor on the checked git dir, which git then reads instead of ``path`` (``/proc/self/fd``)."""
     await _run_clone(
-        str(path),
+        str(path) if source_fd is None else f"/proc/self/fd/{source_fd}",
         dest,
         policy,
         ["-c", "protocol.file.allow=always"],
         {"GIT_ALLOW_PROTOCOL": "file"},
         shown or str(path)[:300],
         local=True,
+        pass_fds=() if source_fd is None else (source_fd,),
     )
 
 
@@ -258,6 +262,7 @@ async def _run_clone(
     shown: str,
     *,
     local: bool,
+    pass_fds: Sequence[int] = (),
 ) -> None:
     args = ["git", *safe_config(), *config, "clone", "--quiet", "--no-recurse-submodules"]
     if local:
@@ -271,6 +276,7 @@ async def _run_clone(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
         watcher = asyncio.create_task(_watch_size(dest, policy.max_bytes))
         communicate = asyncio.ensure_future(process.communicate())
