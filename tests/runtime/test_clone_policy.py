@@ -338,3 +338,22 @@ async def test_a_gitdir_file_swapped_while_a_repository_is_cloned_never_leads_in
         stop.set()
         flipper.join()
     assert cloned and refused  # both sides of the flip were seen
+
+
+async def test_a_linked_worktree_a_bare_repository_and_a_gitdir_file_still_clone(tmp_path: Path) -> None:
+    """Cloning through the checked descriptor keeps the usual local layouts working."""
+    main = tmp_path / "main"
+    _repo_with(main, "main.txt")
+    git(main, "worktree", "add", "-q", str(tmp_path / "linked"))
+    subprocess.run(["git", "clone", "-q", "--bare", str(main), str(tmp_path / "bare.git")], check=True)
+    (tmp_path / "pointer").mkdir()
+    (tmp_path / "pointer" / ".git").write_text("gitdir: ../main/.git\n")
+    entries = [str(tmp_path / name) for name in ("linked", "bare.git", "pointer")]
+
+    ws = await prepare(
+        tmp_path / "ws", entries, [], git_base_url="https://h", allow_local=True, data_dir=tmp_path / "d"
+    )
+
+    for entry in entries:
+        assert (ws.repos[entry] / "main.txt").read_text() == "main.txt"
+        assert git(ws.repos[entry], "config", "remote.origin.url").strip() == entry

@@ -110,7 +110,7 @@ def open_git_dir(path: Path, forbidden: Path | None) -> int:
     store of its alternates lie outside ``forbidden``. The clone then reads through this descriptor
     (``/proc/self/fd``), so swapping a ``gitdir:`` file, ``.git`` or a parent for a link between the check
     and the clone changes nothing. ``WorkspaceError`` when refused; the caller closes the descriptor."""
-    guard = _identity(forbidden) if forbidden is not None else None
+    guard = _identity(forbidden)
     try:
         try:
             top = os.open(path, _OPEN_DIR)
@@ -134,8 +134,9 @@ def open_git_dir(path: Path, forbidden: Path | None) -> int:
 def check_alternates(git_dir: int, forbidden: Path | None, shown: Path) -> None:
     """Refuse when an object store named in ``git_dir``'s alternates lies inside ``forbidden``; run again
     after the clone, since the file may have been rewritten while git read it."""
-    if forbidden is not None:
-        _check_alternates(git_dir, _identity(forbidden), shown)
+    guard = _identity(forbidden)
+    if guard is not None:
+        _check_alternates(git_dir, guard, shown)
 
 
 def _checked(git_dir: int, guard: tuple[int, int] | None, shown: Path) -> int:
@@ -171,8 +172,14 @@ def _check_alternates(git_dir: int, guard: tuple[int, int], shown: Path) -> None
                 os.close(store)
 
 
-def _identity(path: Path) -> tuple[int, int]:
-    status = os.stat(path)
+def _identity(path: Path | None) -> tuple[int, int] | None:
+    """``path``'s device and inode; None when there is no such directory (nothing can be inside it)."""
+    if path is None:
+        return None
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
     return status.st_dev, status.st_ino
 
 
