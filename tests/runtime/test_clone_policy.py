@@ -238,3 +238,122 @@ async def test_the_runner_says_at_start_that_local_repositories_are_off(
     await runner.stop()
     await db.dispose()
     assert "local repositories are off" in capsys.readouterr().out
+
+
+SSH_AUTH = clone.CloneAuth(ssh_command="ssh -F /dev/null -o IdentitiesOnly=yes -o IdentityAgent=none -i /dev/null")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "git@localhost:a/b.git",
+        "git@127.0.0.1:a/b.git",
+        "ssh://git@127.0.0.1:2222/a/b",
+        "ssh://10.0.0.7/a/b",
+        "ssh://git@[::1]/a/b",
+        "ssh://169.254.169.254/a/b",
+    ],
+)
+async def test_ssh_to_a_loopback_or_private_address_is_refused(url: str) -> None:
+    """ssh with a git connection's key goes through the same egress policy as https."""
+    with pytest.raises(clone.CloneError, match="private"):
+        await clone.check_remote(url, clone.ClonePolicy(), SSH_AUTH)
+
+
+async def test_ssh_is_pinned_to_the_checked_address(tmp_path: Path) -> None:
+    """The ssh that git starts connects to the address the policy checked, whatever a second lookup or the
+    connection's own options would say (ssh keeps the first value of each option: ``ssh -G`` shows it)."""
+    effective = tmp_path / "effective-ssh-config"
+    wrapper = tmp_path / "ssh-wrapper"
+    wrapper.write_text(f'#!/bin/sh\nexec ssh -G "$@" > {effective}\n')
+    wrapper.chmod(0o755)
+    auth = clone.CloneAuth(
+        ssh_command=f"{wrapper} -F /dev/null -o HostName=attacker.example -o ProxyCommand='nc %h %p'"
+    )
+
+    with pytest.raises(clone.CloneError, match="could not clone"):
+        await clone.clone_remote("ssh://git@localhost:2222/a/b", tmp_path / "copy", OPEN, auth)
+
+    config = dict(line.split(" ", 1) for line in effective.read_text().splitlines() if " " in line)
+    checked = await clone.check_remote("ssh://git@localhost:2222/a/b", OPEN, auth)
+    assert config["hostname"] in ("127.0.0.1", "::1")
+    assert checked.ssh_options[:2] == ("-o", f"HostName={config['hostname']}")
+    assert config["hostkeyalias"] == "localhost"
+    assert (config["port"], config["user"]) == ("2222", "git")
+    assert "proxycommand" not in config
+    assert "proxyjump" not in config
+
+
+def _repo_with(path: Path, name: str) -> str:
+    path.mkdir(parents=True)
+    git(path, "init", "-q")
+    (path / name).write_text(name)
+    git(path, "add", name)
+    git(path, "-c", "user.email=a@b", "-c", "user.name=A", "commit", "-qm", name)
+    return git(path, "rev-parse", "HEAD").strip()
+
+
+async def test_a_gitdir_file_swapped_while_a_repository_is_cloned_never_leads_into_the_data_dir(
+    tmp_path: Path,
+) -> None:
+    """The agent flips a local repository's ``gitdir:`` file between an allowed repository and one in the data
+    dir (another session's workspace) while the server checks and clones it: every clone is refused or holds
+    the allowed repository only, because the check and the clone use one opened directory."""
+    data = tmp_path / "data"
+    secret = _repo_with(data / "workspaces" / "devin-other" / "repo", "secret.txt")
+    _repo_with(tmp_path / "allowed", "public.txt")
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    pointers = {
+        "allowed": f"gitdir: {tmp_path / 'allowed' / '.git'}\n",
+        "secret": f"gitdir: {data / 'workspaces' / 'devin-other' / 'repo' / '.git'}\n",
+    }
+    stop = threading.Event()
+
+    def flip() -> None:  # the agent's process: atomic replacements of the gitdir file
+        staged = tmp_path / "staged"
+        while not stop.is_set():
+            for text in pointers.values():
+                staged.write_text(text)
+                os.rename(staged, decoy / ".git")
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    cloned = refused = 0
+    try:
+        for i in range(40):
+            root = tmp_path / "ws" / str(i)
+            try:
+                ws = await prepare(root, [str(decoy)], [], git_base_url="https://h", allow_local=True, data_dir=data)
+            except WorkspaceError as exc:
+                assert "data directory" in str(exc) or "could not be opened" in str(exc), exc
+                refused += 1
+                continue
+            cloned += 1
+            copy = ws.repos[str(decoy)]
+            assert not (copy / "secret.txt").exists()
+            assert secret not in git(copy, "rev-list", "--all")
+            assert git(copy, "config", "remote.origin.url").strip() == str(decoy)
+    finally:
+        stop.set()
+        flipper.join()
+    assert cloned and refused  # both sides of the flip were seen
+
+
+async def test_a_linked_worktree_a_bare_repository_and_a_gitdir_file_still_clone(tmp_path: Path) -> None:
+    """Cloning through the checked descriptor keeps the usual local layouts working."""
+    main = tmp_path / "main"
+    _repo_with(main, "main.txt")
+    git(main, "worktree", "add", "-q", str(tmp_path / "linked"))
+    subprocess.run(["git", "clone", "-q", "--bare", str(main), str(tmp_path / "bare.git")], check=True)
+    (tmp_path / "pointer").mkdir()
+    (tmp_path / "pointer" / ".git").write_text("gitdir: ../main/.git\n")
+    entries = [str(tmp_path / name) for name in ("linked", "bare.git", "pointer")]
+
+    ws = await prepare(
+        tmp_path / "ws", entries, [], git_base_url="https://h", allow_local=True, data_dir=tmp_path / "d"
+    )
+
+    for entry in entries:
+        assert (ws.repos[entry] / "main.txt").read_text() == "main.txt"
+        assert git(ws.repos[entry], "config", "remote.origin.url").strip() == entry

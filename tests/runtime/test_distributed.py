@@ -6,9 +6,11 @@ SIGTERM: a worker gives its session back at once and exits 0."""
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -103,6 +105,16 @@ def deployment(tmp_path: Path, postgres_url: str) -> Iterator[Deployment]:
         s3_context.__exit__(None, None, None)
 
 
+@pytest.fixture
+def markers() -> Iterator[Path]:
+    """A folder the scripted commands can write to: they run as the sandbox uid when the tests run as root,
+    and the test's temp dir is closed to it."""
+    folder = Path(tempfile.mkdtemp(prefix="codeyard-markers-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def holder(dep: Deployment, session_id: str) -> Worker | None:
     rows = query(dep.data_dir, "SELECT claimed_by FROM sessions WHERE id = :s", dep.database_url, s=session_id)
     owner = rows[0][0] if rows else None
@@ -112,9 +124,9 @@ def holder(dep: Deployment, session_id: str) -> Worker | None:
     return None
 
 
-def test_a_killed_worker_s_session_finishes_on_the_other(deployment: Deployment, tmp_path: Path) -> None:
+def test_a_killed_worker_s_session_finishes_on_the_other(deployment: Deployment, tmp_path: Path, markers: Path) -> None:
     dep = deployment
-    marker = tmp_path / "started"
+    marker = markers / "started"
     dep.model.add_script(
         "TASK-TAKEOVER",
         [
@@ -160,9 +172,9 @@ def test_a_killed_worker_s_session_finishes_on_the_other(deployment: Deployment,
     assert any("the machine was replaced; the workspace is as of step" in body for body in sent)
 
 
-def test_sigterm_gives_the_session_back_and_exits_cleanly(deployment: Deployment, tmp_path: Path) -> None:
+def test_sigterm_gives_the_session_back_and_exits_cleanly(deployment: Deployment, markers: Path) -> None:
     dep = deployment
-    marker = tmp_path / "slow"
+    marker = markers / "slow"
     dep.model.add_script("TASK-TERM", [Step.tool("run_command", {"command": f"touch {marker} && sleep 600"})])
     api = dep.api[0]
     with Client(base_url=api.url, api_key=api.org_key, org_id=api.org_id) as client:

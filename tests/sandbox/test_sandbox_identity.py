@@ -191,3 +191,65 @@ async def test_no_descriptor_of_the_server_reaches_a_command(workspace: Path, ne
     )
 
     assert result.output == "[0, 1, 2, 3]\n"  # stdin, stdout, stderr, and the listing's own descriptor
+
+
+ADDED_CALLS_PROBE = """
+import ctypes, errno, json, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+calls = json.loads(sys.argv[1])
+for name, (number, *args) in sorted(calls.items()):
+    ctypes.set_errno(0)
+    result = libc.syscall(ctypes.c_long(number), *(ctypes.c_long(arg) for arg in args))
+    print(name, result, errno.errorcode.get(ctypes.get_errno(), "0") if result == -1 else "0")
+"""
+BAD_POINTER = 1
+ADDED_CALLS = {
+    # arguments chosen so that, without the filter, each call fails with another error than EPERM (or works)
+    "io_uring_setup": (0, 0),  # EINVAL: no entries
+    "io_uring_enter": (-1, 0, 0, 0, 0, 0),  # EBADF
+    "io_uring_register": (-1, 0, 0, 0),  # EBADF
+    "kcmp": (0, 0, 99, 0, 0),  # EINVAL: no such type
+    "iopl": (99,),  # EINVAL: level above 3
+    "ioperm": (0, 0, 1),  # EINVAL: empty range
+    "clock_settime": (99, BAD_POINTER),  # EINVAL: no such clock
+    "clock_adjtime": (99, BAD_POINTER),  # EINVAL: no such clock
+    "settimeofday": (BAD_POINTER, 0),  # EFAULT
+    "adjtimex": (BAD_POINTER,),  # EFAULT
+    "uselib": (BAD_POINTER,),  # EFAULT or ENOSYS
+    "ustat": (0, BAD_POINTER),  # EINVAL/EFAULT or ENOSYS
+    "sysfs": (99,),  # EINVAL or ENOSYS
+    "_sysctl": (BAD_POINTER,),  # ENOSYS (removed from the kernel)
+    "personality ADDR_NO_RANDOMIZE": (0x0040000,),
+    "personality READ_IMPLIES_EXEC": (0x0400000,),
+    "personality above 32 bits": (0x1_0040000,),
+    "personality PER_SVR4": (0x4100001,),
+    "personality bit 31": (0x80040000,),
+}
+HARMLESS_PERSONALITIES = {
+    "personality query": (0xFFFFFFFF,),
+    "personality PER_LINUX32": (0x8,),
+    "personality UNAME26": (0x20000,),
+    "personality PER_LINUX": (0x0,),
+}
+
+
+async def test_seccomp_refuses_the_calls_added_from_dockers_profile(sandbox: Sandbox, workspace: Path) -> None:
+    import json
+
+    import pyseccomp
+
+    def number(name: str) -> int:
+        return int(pyseccomp.resolve_syscall(pyseccomp.system_arch(), name.split()[0]))
+
+    denied = {name: [number(name), *args] for name, args in ADDED_CALLS.items() if number(name) >= 0}
+    allowed = {name: [number(name), *args] for name, args in HARMLESS_PERSONALITIES.items()}
+    (workspace / "probe.py").write_text(ADDED_CALLS_PROBE)
+
+    refused = await sandbox.run(f"/usr/bin/python3 probe.py '{json.dumps(denied)}'", timeout=10)
+    harmless = await sandbox.run(f"/usr/bin/python3 probe.py '{json.dumps(allowed)}'", timeout=10)
+
+    outcomes = {line.rsplit(" ", 2)[0]: line.rsplit(" ", 2)[1:] for line in refused.output.splitlines()}
+    assert outcomes == {name: ["-1", "EPERM"] for name in denied}
+    assert len(denied) >= 15
+    assert [line.rsplit(" ", 1)[1] for line in harmless.output.splitlines()] == ["0"] * len(allowed), harmless.output

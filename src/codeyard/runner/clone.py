@@ -5,7 +5,8 @@
 - The host name is resolved once and every address checked: loopback, private, link-local and other
   non-public addresses are refused unless ``CODEYARD_CLONE_ALLOW_PRIVATE``; git is then pinned to exactly the
   checked addresses (``http.curloptResolve``), so a second resolution cannot point elsewhere, and redirects are
-  not followed.
+  not followed. ssh is pinned the same way: the connection's ssh command gets ``-o HostName=<the first checked
+  address>`` (the host key still looked up under the name, ``HostKeyAlias``) and no proxy command or jump host.
 - git runs with a clean environment: no SSH agent, no credential helpers, no askpass, no system or global
   configuration, ``HOME`` an empty directory, no terminal prompt, no hooks.
 - A clone is bounded in time (a low-speed limit and an overall timeout) and in size; every failure to reach or
@@ -21,6 +22,7 @@ import contextlib
 import ipaddress
 import os
 import re
+import shlex
 import socket
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -127,6 +129,8 @@ class Target:
     url: str
     protocol: str
     config: tuple[str, ...] = ()
+    ssh_options: tuple[str, ...] = ()
+    """Options that pin ssh to the checked address; they go first, so nothing later overrides them."""
 
 
 async def check_remote(url: str, policy: ClonePolicy, auth: CloneAuth | None = None) -> Target:
@@ -162,7 +166,31 @@ async def check_remote(url: str, policy: ClonePolicy, auth: CloneAuth | None = N
     if scheme in ("http", "https") and not _is_ip(host):
         pinned = ",".join(f"[{a}]" if ":" in a else a for a in addresses)
         config = ("-c", f"http.curloptResolve={host}:{port}:{pinned}")
-    return Target(url, scheme, config)
+    ssh_options: tuple[str, ...] = ()
+    if scheme == "ssh":
+        pinned_to = addresses[0].split("%", 1)[0] if not _is_ip(host) else host.strip("[]")
+        ssh_options = tuple(
+            arg
+            for option in (
+                f"HostName={pinned_to}",
+                f"HostKeyAlias={host}",
+                "CheckHostIP=no",
+                "ProxyCommand=none",
+                "ProxyJump=none",
+                "CanonicalizeHostname=no",
+            )
+            for arg in ("-o", option)
+        )
+    return Target(url, scheme, config, ssh_options)
+
+
+def pinned_ssh_command(ssh_command: str, options: Sequence[str]) -> str:
+    """``ssh_command`` with ``options`` right after the program: ssh keeps the first value it reads for an
+    option, so the pin holds whatever the command says later."""
+    words = shlex.split(ssh_command)
+    if not words:
+        raise CloneError("the git connection's ssh command is empty")
+    return shlex.join([words[0], *options, *words[1:]])
 
 
 def _is_ip(host: str) -> bool:
@@ -199,7 +227,8 @@ async def clone_remote(
     target = await check_remote(url, policy, auth)
     extra: dict[str, str] = {"GIT_ALLOW_PROTOCOL": target.protocol, **(auth.env if auth else {})}
     if auth and auth.ssh_command and target.protocol == "ssh":
-        extra["GIT_SSH_COMMAND"] = auth.ssh_command
+        extra["GIT_SSH_COMMAND"] = pinned_ssh_command(auth.ssh_command, target.ssh_options)
+        extra.setdefault("GIT_SSH_VARIANT", "ssh")  # the pin is OpenSSH's syntax
     config = [*target.config]
     for header in auth.http_headers if auth else ():
         config += ["-c", f"http.extraHeader={header}"]
@@ -207,16 +236,20 @@ async def clone_remote(
     await _run_clone(url, dest, policy, config, extra, shown or shown_url(url), local=False)
 
 
-async def clone_local(path: Path, dest: Path, policy: ClonePolicy, *, shown: str | None = None) -> None:
-    """Clone a local repository without hard links or alternates (``--no-local``)."""
+async def clone_local(
+    path: Path, dest: Path, policy: ClonePolicy, *, shown: str | None = None, source_fd: int | None = None
+) -> None:
+    """Clone a local repository without hard links or alternates (``--no-local``). ``source_fd``: an open
+    descriptor on the checked git dir, which git then reads instead of ``path`` (``/proc/self/fd``)."""
     await _run_clone(
-        str(path),
+        str(path) if source_fd is None else f"/proc/self/fd/{source_fd}",
         dest,
         policy,
         ["-c", "protocol.file.allow=always"],
         {"GIT_ALLOW_PROTOCOL": "file"},
         shown or str(path)[:300],
         local=True,
+        pass_fds=() if source_fd is None else (source_fd,),
     )
 
 
@@ -229,6 +262,7 @@ async def _run_clone(
     shown: str,
     *,
     local: bool,
+    pass_fds: Sequence[int] = (),
 ) -> None:
     args = ["git", *safe_config(), *config, "clone", "--quiet", "--no-recurse-submodules"]
     if local:
@@ -242,6 +276,7 @@ async def _run_clone(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=pass_fds,
         )
         watcher = asyncio.create_task(_watch_size(dest, policy.max_bytes))
         communicate = asyncio.ensure_future(process.communicate())

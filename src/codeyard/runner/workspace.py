@@ -100,6 +100,154 @@ def git_data_dirs(path: Path) -> list[Path]:
     return found
 
 
+_MAX_DEPTH = 4096
+_OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+def open_git_dir(path: Path, forbidden: Path | None) -> int:
+    """A descriptor on the git directory to clone for the local repository at ``path``, checked where it
+    was opened: it, the common dir it names (a linked worktree's, taken instead of it) and every object
+    store of its alternates lie outside ``forbidden``. The clone then reads through this descriptor
+    (``/proc/self/fd``), so swapping a ``gitdir:`` file, ``.git`` or a parent for a link between the check
+    and the clone changes nothing. ``WorkspaceError`` when refused; the caller closes the descriptor."""
+    guard = _identity(forbidden)
+    try:
+        try:
+            top = os.open(path, _OPEN_DIR)
+        except NotADirectoryError:
+            return _checked(_open_gitdir_file(None, str(path)), guard, path)
+        try:
+            kind = _kind(top, ".git")
+            if kind == "dir":
+                git_dir = os.open(".git", _OPEN_DIR, dir_fd=top)  # a link here is followed, then checked
+            elif kind == "file":
+                git_dir = _open_gitdir_file(top, ".git")
+            else:
+                git_dir = os.dup(top)  # a bare repository
+        finally:
+            os.close(top)
+        return _checked(git_dir, guard, path)
+    except OSError as exc:
+        raise WorkspaceError(f"the local repository {str(path)[:100]} could not be opened: {exc.strerror}") from exc
+
+
+def check_alternates(git_dir: int, forbidden: Path | None, shown: Path) -> None:
+    """Refuse when an object store named in ``git_dir``'s alternates lies inside ``forbidden``; run again
+    after the clone, since the file may have been rewritten while git read it."""
+    guard = _identity(forbidden)
+    if guard is not None:
+        _check_alternates(git_dir, guard, shown)
+
+
+def _checked(git_dir: int, guard: tuple[int, int] | None, shown: Path) -> int:
+    try:
+        for _ in range(5):  # a linked worktree: clone its common dir, the one holding objects and refs
+            common = _lines(git_dir, "commondir", 1)
+            if not common or not common[0]:
+                break
+            moved = os.open(_relative_to_fd(git_dir, ".", common[0]), _OPEN_DIR)
+            os.close(git_dir)
+            git_dir = moved
+        if guard is not None:
+            if _below(git_dir, guard):
+                raise WorkspaceError(f"{str(shown)[:100]} is inside the server's data directory")
+            _check_alternates(git_dir, guard, shown)
+    except BaseException:
+        os.close(git_dir)
+        raise
+    return git_dir
+
+
+def _check_alternates(git_dir: int, guard: tuple[int, int], shown: Path) -> None:
+    for line in _lines(git_dir, "objects/info/alternates", 20):
+        if line and not line.startswith("#"):
+            try:
+                store = os.open(_relative_to_fd(git_dir, "objects", line), _OPEN_DIR)
+            except OSError:
+                continue  # git skips a store it cannot open too
+            try:
+                if _below(store, guard):
+                    raise WorkspaceError(f"{str(shown)[:100]} is inside the server's data directory")
+            finally:
+                os.close(store)
+
+
+def _identity(path: Path | None) -> tuple[int, int] | None:
+    """``path``'s device and inode; None when there is no such directory (nothing can be inside it)."""
+    if path is None:
+        return None
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _kind(dir_fd: int, name: str) -> str | None:
+    try:
+        status = os.stat(name, dir_fd=dir_fd)  # followed: the opened result is what gets checked
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return "dir" if stat.S_ISDIR(status.st_mode) else "file" if stat.S_ISREG(status.st_mode) else None
+
+
+def _open_gitdir_file(dir_fd: int | None, name: str) -> int:
+    """The directory a ``gitdir:`` file names, opened (relative to the file's own directory)."""
+    handle = os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            raise WorkspaceError(f"{name[:100]} is not a git repository")
+        line = os.read(handle, 4096).decode(errors="replace").split("\n", 1)[0].strip()
+    finally:
+        os.close(handle)
+    if not line.startswith("gitdir:"):
+        raise WorkspaceError(f"{name[:100]} is not a git repository")
+    target = line.removeprefix("gitdir:").strip()
+    if dir_fd is None:
+        return os.open(Path(name).parent / target, _OPEN_DIR)
+    return os.open(_relative_to_fd(dir_fd, ".", target), _OPEN_DIR)
+
+
+def _relative_to_fd(dir_fd: int, below: str, target: str) -> str:
+    """``target`` as git reads it: absolute, or relative to ``below`` inside the opened directory."""
+    if target.startswith("/"):
+        return target
+    return f"/proc/self/fd/{dir_fd}/{below}/{target}"
+
+
+def _lines(dir_fd: int, name: str, limit: int) -> list[str]:
+    try:
+        handle = os.open(name, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    try:
+        if not stat.S_ISREG(os.fstat(handle).st_mode):
+            return []
+        return [line.strip() for line in os.read(handle, 65536).decode(errors="replace").splitlines()[:limit]]
+    finally:
+        os.close(handle)
+
+
+def _below(fd: int, guard: tuple[int, int]) -> bool:
+    """Whether the directory open on ``fd`` is ``guard`` or lies below it, found by walking ``..`` from
+    the descriptor (never by path). Too deep to tell counts as below."""
+    current = os.dup(fd)
+    try:
+        for _ in range(_MAX_DEPTH):
+            here = os.fstat(current)
+            if (here.st_dev, here.st_ino) == guard:
+                return True
+            parent = os.open("..", _OPEN_DIR, dir_fd=current)
+            os.close(current)
+            current = parent
+            above = os.fstat(current)
+            if (above.st_dev, above.st_ino) == (here.st_dev, here.st_ino):
+                return False  # the root
+        return True
+    finally:
+        os.close(current)
+
+
 def _first_line(path: Path) -> str:
     with open(path, errors="replace") as handle:
         return handle.readline(4096).strip()
@@ -176,7 +324,7 @@ async def prepare(
             url = resolve_repo(entry, git_base_url, allow_local, data_dir)
             name = _dir_name(url, taken)
             if not _cloned(root, name):
-                await _clone(root, name, entry, url, policy, auth)
+                await _clone(root, name, entry, url, policy, auth, data_dir)
             workspace.repos[entry] = root / name
         for file_name, source in attachments:
             if source.exists():
@@ -211,13 +359,19 @@ def _remove(root: Path, name: str) -> None:
 
 
 async def _clone(
-    root: Path, name: str, entry: str, url: str, policy: clone.ClonePolicy, auth: CloneAuth | None = None
+    root: Path,
+    name: str,
+    entry: str,
+    url: str,
+    policy: clone.ClonePolicy,
+    auth: CloneAuth | None = None,
+    forbidden: Path | None = None,
 ) -> None:
     _remove(root, name)
     partial = f".{name}.cloning"
     _remove(root, partial)
     if url.startswith("/"):
-        await clone.clone_local(Path(url), root / partial, policy, shown=entry[:300])
+        await _clone_local(Path(url), root, partial, entry, policy, forbidden)
     else:
         credentials = clone.CloneAuth(env=auth.env_for(url)) if auth else None
         try:
@@ -231,6 +385,23 @@ async def _clone(
         if clean != url:  # a URL given with a password keeps it out of the workspace's .git/config
             await git("remote", "set-url", "origin", clean, cwd=root / partial)
     (root / partial).rename(root / name)
+
+
+async def _clone_local(
+    path: Path, root: Path, partial: str, entry: str, policy: clone.ClonePolicy, forbidden: Path | None
+) -> None:
+    """Clone through a descriptor on the checked git dir (``open_git_dir``), then check its alternates
+    again; the workspace's ``origin`` is the path the user gave."""
+    git_dir = await asyncio.to_thread(open_git_dir, path, forbidden)
+    try:
+        await clone.clone_local(path, root / partial, policy, shown=entry[:300], source_fd=git_dir)
+        await asyncio.to_thread(check_alternates, git_dir, forbidden, path)
+    except WorkspaceError:
+        _remove(root, partial)
+        raise
+    finally:
+        os.close(git_dir)
+    await git("remote", "set-url", "origin", str(path), cwd=root / partial)
 
 
 def _without_credentials(url: str) -> str:

@@ -18,7 +18,10 @@ from codeyard.sandbox.ownership import resolve_identity
 
 _log = structlog.get_logger(__name__)
 _warned: set[str] = set()
-_LOCAL_GAPS = "hidden paths stay visible; network is not restricted; commands run as the server's uid"
+_LOCAL_GAPS = (
+    "hidden paths stay visible; network is not restricted; commands of every session share one uid "
+    "(the server's, or the sandbox uid when the server is root)"
+)
 
 
 def create_sandbox(
@@ -36,16 +39,17 @@ def create_sandbox(
     ``auto`` uses bubblewrap when it can start here and otherwise falls back to a plain subprocess with a
     warning; ``bwrap`` raises ``SandboxError`` instead of falling back. ``hidden_paths`` (the server's data
     dir, key files) are covered inside bubblewrap when they would otherwise be visible. ``uid``/``gid``:
-    whom bubblewrap runs commands as when the server is root (default: see ``resolve_identity``).
+    whom commands run as when the server is root (default: see ``resolve_identity``).
     ``network`` opens the public internet only; where that cannot be filtered, commands get no network.
+    The local backend runs commands as that same uid/gid when the server is root, never as root.
     """
     limits = limits or SandboxLimits()
     workspace.mkdir(parents=True, exist_ok=True)
     workspace = workspace.resolve()
     cgroups = _cgroup_tree()
     bwrap = shutil.which("bwrap")
+    identity = resolve_identity(uid, gid) if os.geteuid() == 0 else None
     if backend != "local":
-        identity = resolve_identity(uid, gid) if os.geteuid() == 0 else None
         problem = bwrap_problem(identity)
         if problem is None and bwrap is not None:
             blocked: list[str] = []
@@ -75,7 +79,7 @@ def create_sandbox(
         _warn_once("bubblewrap unavailable: commands run without filesystem/network isolation", reason=problem)
     else:
         _warn_once("local sandbox selected: commands run without filesystem/network isolation", reason="configured")
-    return LocalSandbox(workspace, limits=limits, cgroups=cgroups)
+    return LocalSandbox(workspace, limits=limits, cgroups=cgroups, identity=identity, hidden_paths=hidden_paths)
 
 
 def _warn_once(message: str, *, reason: str | None, not_enforced: str | None = _LOCAL_GAPS) -> None:

@@ -39,6 +39,9 @@ _CLONE_NEWNS = 0x00020000
 _MS_BIND = 4096
 _MS_REC = 16384
 _MS_SLAVE = 1 << 19
+_PR_SET_NO_NEW_PRIVS = 38
+_MS_NOSUID = 2
+_MS_NODEV = 4
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,14 @@ def demoter(identity: Identity) -> Callable[[], None]:
     return demote
 
 
+def forbid_new_privileges() -> None:
+    """In a forked child: no set-user-id program, file capability or LSM transition can raise the privileges
+    of this process or anything it executes (``PR_SET_NO_NEW_PRIVS``, inherited and irreversible)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+
+
 def stage_workspace(workspace: Path, workspace_fd: int) -> None:
     """In a forked child running as root: a private mount namespace with the workspace on ``STAGE``.
 
@@ -104,6 +115,48 @@ def stage_workspace(workspace: Path, workspace_fd: int) -> None:
     expected, staged = os.fstat(workspace_fd), os.stat(STAGE, follow_symlinks=False)
     if (expected.st_dev, expected.st_ino) != (staged.st_dev, staged.st_ino):
         raise OSError(errno.EXDEV, "the workspace changed while it was being bound")
+
+
+def covering_directory(workspace: Path, identity: Identity, hidden: list[Path]) -> Path | None:
+    """For the local backend: the directory to cover with an empty tmpfs so that ``identity`` reaches the
+    workspace by its own path and nothing else below that directory: the highest of the hidden paths
+    holding the workspace (the data dir, with every other session's workspace) and of the workspace's
+    parents that ``identity`` cannot enter. None when there is nothing to cover."""
+    candidates = [path for path in hidden if path == workspace or path in workspace.parents]
+    for parent in workspace.parents:
+        if parent != Path("/") and not _enterable(parent, identity):
+            candidates.append(parent)
+    candidates = [path for path in candidates if path != workspace]
+    return min(candidates, key=lambda path: len(path.parts), default=None)
+
+
+def _enterable(directory: Path, identity: Identity) -> bool:
+    try:
+        status = directory.stat()
+    except OSError:
+        return False
+    if status.st_uid == identity.uid:
+        return bool(status.st_mode & stat.S_IXUSR)
+    if status.st_gid == identity.gid:
+        return bool(status.st_mode & stat.S_IXGRP)
+    return bool(status.st_mode & stat.S_IXOTH)
+
+
+def reveal_workspace(workspace: Path, workspace_fd: int, cover: Path, workdir: Path) -> None:
+    """In a forked child running as root (the local backend): a private mount namespace in which ``cover``
+    is an empty read-only-for-others tmpfs holding only the path down to the workspace, with the
+    workspace (checked against ``workspace_fd``) bound there; then into ``workdir``."""
+    stage_workspace(workspace, workspace_fd)
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.mount(b"tmpfs", bytes(cover), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=0755,size=1m") != 0:
+        raise OSError(ctypes.get_errno(), f"could not cover {cover}")
+    os.makedirs(workspace, mode=0o755, exist_ok=True)
+    if libc.mount(bytes(STAGE), bytes(workspace), None, _MS_BIND, None) != 0:
+        raise OSError(ctypes.get_errno(), "could not bind the workspace back on its path")
+    expected, bound = os.fstat(workspace_fd), os.stat(workspace, follow_symlinks=False)
+    if (expected.st_dev, expected.st_ino) != (bound.st_dev, bound.st_ino):
+        raise OSError(errno.EXDEV, "the workspace changed while it was being bound")
+    os.chdir(workdir)
 
 
 def adopt(workspace: Path, identity: Identity) -> None:
