@@ -1,8 +1,14 @@
 """The distributed mode with real processes on one PostgreSQL database: two ``serve --no-runner`` API replicas
-and two ``codeyard worker`` processes. A worker killed with SIGKILL in the middle of a command: the session
-finishes on the other worker, every message stored before the kill present once. An API replica killed: the
-other answers. The workspace is restored from its last checkpoint in the blob store, and the agent told so.
-SIGTERM: a worker gives its session back at once and exits 0."""
+and two ``codeyard worker`` processes running sessions as procrastinate jobs.
+
+- A worker killed with SIGKILL in the middle of a command: its heartbeat stops, the other worker retries its job
+  and takes the session over, restoring the workspace from its last checkpoint and telling the agent; every
+  message stored before the kill is present once. An API replica killed: the other answers.
+- SIGTERM in the middle of a command: the command finishes and is recorded, the worker checkpoints, gives the
+  session back and exits 0; the other worker continues it.
+- A DELETE reaches the worker through LISTEN/NOTIFY (procrastinate's job abort): the fallback polls are set to a
+  minute here, so only the notification can stop the command in time.
+"""
 
 import json
 import os
@@ -10,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +88,15 @@ def deployment(tmp_path: Path, postgres_url: str) -> Iterator[Deployment]:
     s3.create_bucket("codeyard")
     # a plain-subprocess sandbox: the scripted commands use marker files in the test's temp dir
     env = runtime_env(
-        model, CODEYARD_DATABASE_URL=postgres_url, CODEYARD_SANDBOX_BACKEND="local", CODEYARD_CHECKPOINT_INTERVAL="1"
+        model,
+        CODEYARD_DATABASE_URL=postgres_url,
+        CODEYARD_SANDBOX_BACKEND="local",
+        CODEYARD_CHECKPOINT_INTERVAL="1",
+        # dead workers are noticed by their heartbeat (fast here); the fallback polls are slow, so every stop and
+        # every new job must arrive through LISTEN/NOTIFY
+        CODEYARD_WORKER_HEARTBEAT_INTERVAL="0.5",
+        CODEYARD_WORKER_STALLED_AFTER="3",
+        CODEYARD_WORKER_POLL_INTERVAL="60",
     )
     env |= s3.env("codeyard")  # the blob store every process shares: attachments and workspace checkpoints
     api_dir = tmp_path / "api"
@@ -160,22 +174,80 @@ def test_a_killed_worker_s_session_finishes_on_the_other(deployment: Deployment,
     assert any("the machine was replaced; the workspace is as of step" in body for body in sent)
 
 
-def test_sigterm_gives_the_session_back_and_exits_cleanly(deployment: Deployment, tmp_path: Path) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_sigterm_lets_the_command_finish_then_the_other_worker_continues(
+    deployment: Deployment, tmp_path: Path
+) -> None:
     dep = deployment
     marker = tmp_path / "slow"
-    dep.model.add_script("TASK-TERM", [Step.tool("run_command", {"command": f"touch {marker} && sleep 600"})])
+    dep.model.add_script(
+        "TASK-TERM",
+        [
+            Step.tool("run_command", {"command": f"touch {marker} && sleep 2 && echo finished > done.txt"}),
+            Step.tool("run_command", {"command": "cat done.txt"}),
+            Step.text("all done"),
+        ],
+    )
     api = dep.api[0]
     with Client(base_url=api.url, api_key=api.org_key, org_id=api.org_id) as client:
         sid = client.sessions.create(prompt="TASK-TERM go").session_id
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_until(marker.exists, 120, str([w.log() for w in dep.workers]))
         worker = holder(dep, sid)
         assert worker is not None
         worker.process.send_signal(signal.SIGTERM)
         assert worker.process.wait(timeout=60) == 0, worker.log()
-        assert "giving its sessions back" in worker.log()
+        assert "its sessions were given back" in worker.log()
+        survivor = next(w for w in dep.workers if w is not worker)
+        done = wait_for(client, sid, settled, timeout=120)
+        assert (done.status, done.status_detail) == ("exit", "finished"), survivor.log()
+        events = [e.event_type for e in client.sessions.events(sid).items]
+        # given back, not lost: no takeover, and the command in flight was not cut off
+        assert "runner_lost" not in events
+        assert "tool_interrupted" not in events
+        assert [m.message for m in client.sessions.messages(sid).items].count("all done") == 1
+    # the first command ran to its end (once), the second ran on the survivor, in the restored workspace
+    survivor_dir = tmp_path / ("w2" if worker is dep.workers[0] else "w1")
+    assert (survivor_dir / "workspaces" / sid / "done.txt").read_text() == "finished\n"
+    sent = [r.body for r in dep.model.requests if "TASK-TERM" in json.dumps(r.body)]
+    results = [m.get("content") for m in sent[-1]["messages"] if m.get("role") == "tool"]
+    assert results[1] is not None and "finished" in str(results[1]), results
+    assert holder(dep, sid) is None
+
+
+def test_a_delete_reaches_the_worker_through_notify(deployment: Deployment, tmp_path: Path) -> None:
+    dep = deployment
+    pid_file = tmp_path / "pid"
+    dep.model.add_script(
+        "TASK-STOP", [Step.tool("run_command", {"command": f"sh -c 'echo $$ > {pid_file}; exec sleep 600'"})]
+    )
+    api = dep.api[1]
+    with Client(base_url=api.url, api_key=api.org_key, org_id=api.org_id) as client:
+        sid = client.sessions.create(prompt="TASK-STOP go").session_id
+        wait_until(
+            lambda: pid_file.exists() and pid_file.read_text().strip().isdigit(), 120, "the command did not start"
+        )
+        pid = int(pid_file.read_text())
+        assert holder(dep, sid) is not None
         client.sessions.terminate(sid)
+        # the workers' polls (stops, procrastinate's abort poll) are a minute apart here: only the NOTIFY is this fast
+        wait_until(lambda: not alive(pid), 20, "the command still runs: the stop did not reach the worker")
+        wait_until(lambda: holder(dep, sid) is None, 20, "the worker did not give the session back")
+        got = client.sessions.get(sid)
+        assert (got.status, got.status_detail) == ("exit", "user_request")
+    assert all(w.process.poll() is None for w in dep.workers)
     response = httpx2.get(f"{api.url}/readyz", timeout=10)
     assert response.status_code == 200 and response.json()["checks"]["database"] == "ok"
