@@ -108,8 +108,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         CODEYARD_CHECKPOINT_INTERVAL="1",
         # dead workers are noticed by their heartbeat (fast here); the fallback polls are slow, so every stop and
         # every new job must arrive through LISTEN/NOTIFY
-        CODEYARD_WORKER_HEARTBEAT_INTERVAL="0.5",
-        CODEYARD_WORKER_STALLED_AFTER="3",
+        CODEYARD_WORKER_HEARTBEAT_INTERVAL="1",
+        CODEYARD_WORKER_STALLED_AFTER="5",
         CODEYARD_WORKER_POLL_INTERVAL="60",
     )
     env |= s3.env("codeyard")  # the blob store every process shares: attachments and workspace checkpoints

@@ -92,7 +92,8 @@ async def test_a_dead_worker_s_job_is_retried_and_its_session_listed(pg: Env, po
         await queue.defer(app, sid)
         await queue.defer(app, sid)  # one job waits per session: the second deferral is a no-op
         assert await queue.sessions_with_jobs(app) == {sid}
-        assert await queue.defer_missing(app, [sid, other]) == [other]
+        assert await queue.without_jobs(app, [sid, other]) == [other]
+        await queue.defer(app, other)
         assert await queue.sessions_with_jobs(app) == {sid, other}
 
         dead = await app.job_manager.register_worker()

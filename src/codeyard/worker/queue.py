@@ -103,13 +103,10 @@ async def retry_stalled(app: procrastinate.App, stalled_after: float) -> list[st
     return retried
 
 
-async def defer_missing(app: procrastinate.App, runnable: Iterable[str]) -> list[str]:
-    """Defer a job for each runnable session that has none (a deferral was missed); those deferred."""
+async def without_jobs(app: procrastinate.App, runnable: Iterable[str]) -> list[str]:
+    """Those of the runnable sessions that have no job waiting or running (a deferral was missed, or is on its way)."""
     have = await sessions_with_jobs(app)
-    missing = [sid for sid in runnable if sid not in have]
-    for sid in missing:
-        await defer(app, sid)
-    return missing
+    return [sid for sid in runnable if sid not in have]
 
 
 class QueueDispatcher:

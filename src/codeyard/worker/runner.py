@@ -35,6 +35,8 @@ class WorkerRunner(EmbeddedRunner):
         self.draining: str | None = None
         """Set when the worker was told to stop: running sessions end their step, then are given back."""
         self._attached = asyncio.Event()
+        self._missing: set[str] = set()
+        """Runnable sessions without a job at the last look."""
 
     def attach(self, app: procrastinate.App, worker_id: int) -> None:
         """The procrastinate worker registered: this runner's id names it, so others can tell whether it lives."""
@@ -139,8 +141,12 @@ class WorkerRunner(EmbeddedRunner):
                 now = loop.time()
                 if now - last_poll >= self.poll * 0.99:
                     last_poll = now
-                    missing = await queue.defer_missing(self.app, await self.services.runs.runnable())
-                    if missing:
-                        log.info("deferred jobs for runnable sessions that had none", sessions=missing)
+                    # only those seen without a job on two looks: not the ones whose API replica is deferring now
+                    missing = set(await queue.without_jobs(self.app, await self.services.runs.runnable()))
+                    due, self._missing = missing & self._missing, missing - self._missing
+                    for sid in due:
+                        await queue.defer(self.app, sid)
+                    if due:
+                        log.info("deferred jobs for runnable sessions that had none", sessions=sorted(due))
             except Exception:
                 log.exception("worker queue upkeep failed")
