@@ -44,22 +44,25 @@ def script() -> list[Step]:
     ]
 
 
-def run_batch(api: LiveServer, count: int, tag: str) -> float:
-    """Sessions per minute for ``count`` sessions created at once, from the first create to the last finish."""
+def run_batch(api: LiveServer, count: int, tag: str) -> tuple[float, int]:
+    """Sessions per minute for ``count`` sessions created at once, from the first create to the last finish; and the
+    most sessions seen running at once (the slots the queue kept busy)."""
     headers = {"Authorization": f"Bearer {api.org_key}"}
     base = f"{api.url}/v3/organizations/sessions"
     start = time.monotonic()
+    peak = 0
     with httpx2.Client(headers=headers, timeout=60) as http:
         for i in range(count):
             http.post(base, json={"prompt": f"BENCH-{tag}-{i} work", "tags": [tag]}).raise_for_status()
         while True:
             page = http.get(base, params={"tags": tag, "first": 200}).json()
             done = [s for s in page["items"] if s["status"] in ("exit", "error", "suspended")]
+            peak = max(peak, sum(1 for s in page["items"] if s["status"] in ("claimed", "running", "resuming")))
             assert all(s["status_detail"] == "finished" for s in done), done
             if len(done) == count:
                 break
             time.sleep(0.25)
-    return count / ((time.monotonic() - start) / 60)
+    return count / ((time.monotonic() - start) / 60), peak
 
 
 def stop_gracefully(worker: Worker) -> None:
@@ -125,23 +128,25 @@ def main() -> None:
         "CODEYARD_BLOB_URL": str(tmp / "blobs"),
     }
     runs: list[tuple[float, float, float, float]] = []
+    peaks: list[tuple[int, int]] = []
     workers: list[Worker] = []
     api = start_server(tmp / "api", env, args=["--no-runner"])
     try:
         workers.append(start_worker(tmp / "w1", env, args.concurrency))
         for r in range(args.repeat):
             load_one = os.getloadavg()[0]
-            one = run_batch(api, args.sessions, f"one{r}")
+            one, peak_one = run_batch(api, args.sessions, f"one{r}")
             second = start_worker(tmp / f"w2-{r}", env, args.concurrency)
             workers.append(second)
             load_two = os.getloadavg()[0]
-            two = run_batch(api, args.sessions, f"two{r}")
+            two, peak_two = run_batch(api, args.sessions, f"two{r}")
+            peaks.append((peak_one, peak_two))
             stop_gracefully(second)
             workers.remove(second)
             runs.append((one, two, load_one, load_two))
             print(
                 f"run {r + 1}: 1 worker {one:.1f}/min (load {load_one:.1f}), 2 workers {two:.1f}/min "
-                f"(load {load_two:.1f}): {two / one:.2f}x",
+                f"(load {load_two:.1f}): {two / one:.2f}x; at most {peak_one} and {peak_two} sessions running at once",
                 flush=True,
             )
         workers.append(start_worker(tmp / "w3", env, args.concurrency))
@@ -165,6 +170,7 @@ def main() -> None:
         f"load average during the batches: {min(min(r[2], r[3]) for r in runs):.1f}-"
         f"{max(max(r[2], r[3]) for r in runs):.1f}"
     )
+    print(f"most sessions running at once: {max(p[0] for p in peaks)} with 1 worker, {max(p[1] for p in peaks)} with 2")
     print(f"takeover after kill -9: taken over after {taken:.1f} s, finished after {finished:.1f} s")
 
 

@@ -111,6 +111,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         CODEYARD_WORKER_HEARTBEAT_INTERVAL="1",
         CODEYARD_WORKER_STALLED_AFTER="5",
         CODEYARD_WORKER_POLL_INTERVAL="60",
+        CODEYARD_WORKER_DRAIN_TIMEOUT="600",  # only a second signal ends a long step early
     )
     env |= s3.env("codeyard")  # the blob store every process shares: attachments and workspace checkpoints
     api_dir = tmp_path / "api"
@@ -191,6 +192,34 @@ def test_sigterm_lets_the_command_finish_then_the_other_worker_continues(
     results = [m.get("content") for m in sent[-1]["messages"] if m.get("role") == "tool"]
     assert results[1] is not None and "finished" in str(results[1]), results
     assert holder(dep, sid) is None
+
+
+def test_a_second_sigterm_cuts_the_step_short(deployment: Deployment, tmp_path: Path) -> None:
+    dep = deployment
+    dep.two_workers()
+    marker = tmp_path / "long"
+    dep.model.add_script(
+        "TASK-CUT",
+        [Step.tool("run_command", {"command": f"touch {marker} && sleep 600"}), Step.text("stopped early")],
+    )
+    api = dep.api[0]
+    with Client(base_url=api.url, api_key=api.org_key, org_id=api.org_id) as client:
+        sid = client.sessions.create(prompt="TASK-CUT go").session_id
+        wait_until(marker.exists, 120, str([w.log() for w in dep.workers]))
+        worker = holder(dep, sid)
+        assert worker is not None
+        worker.process.send_signal(signal.SIGTERM)
+        wait_until(lambda: "worker stopping" in worker.log(), 60, worker.log())
+        assert worker.process.poll() is None  # draining: the ten-minute command would hold it
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(timeout=120) == 0, worker.log()
+        assert "cutting the running sessions short" in worker.log()
+        done = wait_for(client, sid, settled, timeout=120)
+        assert (done.status, done.status_detail) == ("exit", "finished")
+        assert "runner_lost" not in [e.event_type for e in client.sessions.events(sid).items]  # given back
+    # the agent was told its command was cut off, not given a made-up result
+    last = [json.dumps(r.body) for r in dep.model.requests if "TASK-CUT" in json.dumps(r.body)][-1]
+    assert "The server stopped while this tool call was running" in last
 
 
 def test_a_delete_reaches_the_worker_through_notify(deployment: Deployment, tmp_path: Path) -> None:
