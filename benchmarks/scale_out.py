@@ -1,17 +1,23 @@
 """The distributed mode: sessions completed per minute with one and with two workers, and takeover after kill -9.
 
-    CODEYARD_TEST_POSTGRES_URL=… .venv/bin/python -m benchmarks.scale_out [--sessions 16] [--concurrency 4]
+    CODEYARD_TEST_POSTGRES_URL=… .venv/bin/python -m benchmarks.scale_out [--sessions 48] [--concurrency 4] [--repeat 3]
 
 One ``serve --no-runner`` API replica and ``codeyard worker --concurrency N`` processes on a fresh PostgreSQL
-database. Each session makes three model calls with 300 ms of model latency each (two shell commands, then a
-final answer). Phase 1 runs the batch on one worker, phase 2 a new batch on two; the figure is sessions
-finished per minute. Takeover: a session in the middle of a long command, its worker killed with SIGKILL; the
-time until the other worker has finished it (the lease is 20 s).
+database, sessions run as procrastinate jobs. Each session makes three model calls with 300 ms of model latency
+each (two shell commands, then a final answer). Each repetition runs a batch on one worker, then starts a second
+worker and runs a new batch on both, then stops the second one (SIGTERM). The batch is many times the slots
+(48 sessions = 12 rounds of 4 slots, 6 of 8), so the ratio is not capped by the last, partly filled round. The
+figure is sessions finished per minute, from the first create to the last finish; medians of the repetitions,
+with the load average (the machine is shared). Takeover: a session in the middle of a long command, its worker
+killed with SIGKILL, with the default heartbeat settings; the time until the other worker took it over and until
+it finished there.
 """
 
 import argparse
+import os
 import shutil
 import signal
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -38,28 +44,76 @@ def script() -> list[Step]:
     ]
 
 
-def run_batch(api: LiveServer, count: int, tag: str) -> float:
+def run_batch(api: LiveServer, count: int, tag: str) -> tuple[float, int]:
+    """Sessions per minute for ``count`` sessions created at once, from the first create to the last finish; and the
+    most sessions seen running at once (the slots the queue kept busy)."""
     headers = {"Authorization": f"Bearer {api.org_key}"}
+    base = f"{api.url}/v3/organizations/sessions"
     start = time.monotonic()
-    ids = []
-    for i in range(count):
-        body = {"prompt": f"BENCH-{tag}-{i} work"}
-        ids.append(httpx2.post(f"{api.url}/v3/organizations/sessions", json=body, headers=headers, timeout=30).json())
-    pending = {s["session_id"] for s in ids}
-    while pending:
-        for sid in list(pending):
-            got = httpx2.get(f"{api.url}/v3/organizations/sessions/{sid}", headers=headers, timeout=30).json()
-            if got["status"] in ("exit", "error", "suspended"):
-                assert got["status_detail"] == "finished", got
-                pending.discard(sid)
-        time.sleep(0.2)
-    return count / ((time.monotonic() - start) / 60)
+    peak = 0
+    with httpx2.Client(headers=headers, timeout=60) as http:
+        for i in range(count):
+            http.post(base, json={"prompt": f"BENCH-{tag}-{i} work", "tags": [tag]}).raise_for_status()
+        while True:
+            page = http.get(base, params={"tags": tag, "first": 200}).json()
+            done = [s for s in page["items"] if s["status"] in ("exit", "error", "suspended")]
+            peak = max(peak, sum(1 for s in page["items"] if s["status"] in ("claimed", "running", "resuming")))
+            assert all(s["status_detail"] == "finished" for s in done), done
+            if len(done) == count:
+                break
+            time.sleep(0.25)
+    return count / ((time.monotonic() - start) / 60), peak
+
+
+def stop_gracefully(worker: Worker) -> None:
+    worker.process.send_signal(signal.SIGTERM)
+    worker.process.wait(timeout=120)
+
+
+def takeover(
+    api: LiveServer, workers: list[Worker], model: FakeModelServer, tmp: Path, url: str
+) -> tuple[float, float]:
+    """Seconds from the SIGKILL of the session's worker until the other took it over, and until it finished."""
+    markers = tmp / "markers"  # the sandboxed command runs as the sandbox uid when the benchmark runs as root
+    markers.mkdir(exist_ok=True)
+    markers.chmod(0o777)
+    marker = markers / "started"
+    model.add_script(
+        "BENCH-TAKEOVER",
+        [
+            Step.tool("run_command", {"command": f"test -e {marker} || {{ touch {marker}; sleep 600; }}"}),
+            Step.text("done"),
+        ],
+    )
+    headers = {"Authorization": f"Bearer {api.org_key}"}
+    base = f"{api.url}/v3/organizations/sessions"
+    sid = httpx2.post(base, json={"prompt": "BENCH-TAKEOVER"}, headers=headers, timeout=30).json()["session_id"]
+    while not marker.exists():
+        time.sleep(0.05)
+    owner = str(query(tmp, "SELECT claimed_by FROM sessions WHERE id = :s", url, s=sid)[0][0])
+    victim = next(w for w in workers if owner.split(":")[1] == str(w.process.pid))
+    killed = time.monotonic()
+    victim.process.send_signal(signal.SIGKILL)
+    victim.process.wait()
+    taken = None
+    while True:
+        if taken is None:
+            holder = query(tmp, "SELECT claimed_by FROM sessions WHERE id = :s", url, s=sid)[0][0]
+            if holder is not None and holder != owner:
+                taken = time.monotonic() - killed
+        got = httpx2.get(f"{base}/{sid}", headers=headers, timeout=30).json()
+        if got["status"] == "exit":
+            break
+        time.sleep(0.05)
+    finished = time.monotonic() - killed
+    return taken if taken is not None else finished, finished
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sessions", type=int, default=16)
+    parser.add_argument("--sessions", type=int, default=48)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="scale-out-"))
     url = fresh_postgres_url()
@@ -76,39 +130,30 @@ def main() -> None:
         "CODEYARD_SANDBOX_BACKEND": "local",
         "CODEYARD_BLOB_URL": str(tmp / "blobs"),
     }
+    runs: list[tuple[float, float, float, float]] = []
+    peaks: list[tuple[int, int]] = []
     workers: list[Worker] = []
     api = start_server(tmp / "api", env, args=["--no-runner"])
     try:
         workers.append(start_worker(tmp / "w1", env, args.concurrency))
-        one = run_batch(api, args.sessions, "one")
-        workers.append(start_worker(tmp / "w2", env, args.concurrency))
-        two = run_batch(api, args.sessions, "two")
-
-        marker = tmp / "started"
-        model.add_script(
-            "BENCH-TAKEOVER",
-            [
-                Step.tool("run_command", {"command": f"test -e {marker} || {{ touch {marker}; sleep 600; }}"}),
-                Step.text("done"),
-            ],
-        )
-        headers = {"Authorization": f"Bearer {api.org_key}"}
-        sid = httpx2.post(
-            f"{api.url}/v3/organizations/sessions", json={"prompt": "BENCH-TAKEOVER"}, headers=headers, timeout=30
-        ).json()["session_id"]
-        while not marker.exists():
-            time.sleep(0.05)
-        owner = str(query(tmp, "SELECT claimed_by FROM sessions WHERE id = :s", url, s=sid)[0][0])
-        victim = next(w for w in workers if owner.split(":")[1] == str(w.process.pid))
-        killed = time.monotonic()
-        victim.process.send_signal(signal.SIGKILL)
-        victim.process.wait()
-        while True:
-            got = httpx2.get(f"{api.url}/v3/organizations/sessions/{sid}", headers=headers, timeout=30).json()
-            if got["status"] == "exit":
-                break
-            time.sleep(0.1)
-        takeover = time.monotonic() - killed
+        for r in range(args.repeat):
+            load_one = os.getloadavg()[0]
+            one, peak_one = run_batch(api, args.sessions, f"one{r}")
+            second = start_worker(tmp / f"w2-{r}", env, args.concurrency)
+            workers.append(second)
+            load_two = os.getloadavg()[0]
+            two, peak_two = run_batch(api, args.sessions, f"two{r}")
+            peaks.append((peak_one, peak_two))
+            stop_gracefully(second)
+            workers.remove(second)
+            runs.append((one, two, load_one, load_two))
+            print(
+                f"run {r + 1}: 1 worker {one:.1f}/min (load {load_one:.1f}), 2 workers {two:.1f}/min "
+                f"(load {load_two:.1f}): {two / one:.2f}x; at most {peak_one} and {peak_two} sessions running at once",
+                flush=True,
+            )
+        workers.append(start_worker(tmp / "w3", env, args.concurrency))
+        taken, finished = takeover(api, workers, model, tmp, url)
     finally:
         for worker in workers:
             end(worker)
@@ -116,12 +161,20 @@ def main() -> None:
         model.stop()
         drop_all()
         shutil.rmtree(tmp, ignore_errors=True)
+    one = statistics.median(r[0] for r in runs)
+    two = statistics.median(r[1] for r in runs)
+    ratio = statistics.median(r[1] / r[0] for r in runs)
     print(f"machine: {machine()}")
-    print(f"{args.sessions} sessions per batch, 3 model calls of {LATENCY * 1000:.0f} ms each")
+    print(f"{args.sessions} sessions per batch, 3 model calls of {LATENCY * 1000:.0f} ms each, {args.repeat} runs")
     print(f"--concurrency {args.concurrency} per worker")
-    print(f"1 worker:  {one:.1f} sessions/min")
-    print(f"2 workers: {two:.1f} sessions/min ({two / one:.2f}x)")
-    print(f"takeover after kill -9: {takeover:.1f} s until the session finished on the other worker")
+    print(f"1 worker:  {one:.1f} sessions/min (median)")
+    print(f"2 workers: {two:.1f} sessions/min (median), ratio {ratio:.2f}x (median of the runs' ratios)")
+    print(
+        f"load average during the batches: {min(min(r[2], r[3]) for r in runs):.1f}-"
+        f"{max(max(r[2], r[3]) for r in runs):.1f}"
+    )
+    print(f"most sessions running at once: {max(p[0] for p in peaks)} with 1 worker, {max(p[1] for p in peaks)} with 2")
+    print(f"takeover after kill -9: taken over after {taken:.1f} s, finished after {finished:.1f} s")
 
 
 if __name__ == "__main__":

@@ -153,6 +153,17 @@ class Settings(BaseSettings):
     """Default: ``AWS_SECRET_ACCESS_KEY``."""
     checkpoint_interval: float = Field(default=60.0, gt=0)
     """Seconds between workspace checkpoints while the agent works (distributed mode: PostgreSQL)."""
+    worker_heartbeat_interval: float = Field(default=2.0, gt=0, le=300)
+    """Seconds between a ``codeyard worker``'s heartbeats (procrastinate's worker table), and between its looks for
+    the stalled jobs of workers that stopped beating (distributed mode)."""
+    worker_stalled_after: float = Field(default=8.0, gt=0, le=3600)
+    """Seconds without a heartbeat after which a worker counts as dead: another worker retries its jobs and takes
+    its sessions over at once (keep it a few heartbeat intervals long)."""
+    worker_poll_interval: float = Field(default=1.0, gt=0, le=300)
+    """Seconds between a worker's fallback looks at the database: sessions stopped elsewhere (a stop normally
+    arrives through LISTEN/NOTIFY at once) and runnable sessions that have no job."""
+    worker_drain_timeout: float = Field(default=60.0, ge=0, le=86400)
+    """Seconds a worker told to stop (SIGTERM) waits for its sessions' current steps before it cuts them short."""
 
     @property
     def checkpoints_enabled(self) -> bool:

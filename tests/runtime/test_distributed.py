@@ -1,8 +1,14 @@
 """The distributed mode with real processes on one PostgreSQL database: two ``serve --no-runner`` API replicas
-and two ``codeyard worker`` processes. A worker killed with SIGKILL in the middle of a command: the session
-finishes on the other worker, every message stored before the kill present once. An API replica killed: the
-other answers. The workspace is restored from its last checkpoint in the blob store, and the agent told so.
-SIGTERM: a worker gives its session back at once and exits 0."""
+and two ``codeyard worker`` processes running sessions as procrastinate jobs.
+
+- A worker killed with SIGKILL in the middle of a command: its heartbeat stops, the other worker retries its job
+  and takes the session over, restoring the workspace from its last checkpoint and telling the agent; every
+  message stored before the kill is present once. An API replica killed: the other answers.
+- SIGTERM in the middle of a command: the command finishes and is recorded, the worker checkpoints, gives the
+  session back and exits 0; the other worker continues it.
+- A DELETE reaches the worker through LISTEN/NOTIFY (procrastinate's job abort): the fallback polls are set to a
+  minute here, so only the notification can stop the command in time.
+"""
 
 import json
 import os
@@ -12,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +26,7 @@ import httpx2
 import pytest
 
 from codeyard.sdk import Client
+from tests import databases
 from tests.conftest import REPO, LiveServer, free_port, start_server, stop_server
 from tests.databases import query
 from tests.fakes.model_server import FakeModelServer, Step
@@ -74,32 +81,53 @@ class Deployment:
     model: FakeModelServer
     data_dir: Path
     database_url: str
+    env: dict[str, str]
+    root: Path
+
+    def two_workers(self) -> None:
+        """Replace the workers an earlier test stopped, so each test starts with two."""
+        for i, worker in enumerate(self.workers):
+            if worker.process.poll() is not None:
+                self.workers[i] = start_worker(self.root / f"w{len(list(self.root.glob('w*'))) + 1}", self.env)
 
 
-@pytest.fixture
-def deployment(tmp_path: Path, postgres_url: str) -> Iterator[Deployment]:
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One deployment for the module (starting four processes is the slow part); each test scripts its own task."""
+    if problem := databases.postgres_problem():
+        pytest.skip(problem)
+    postgres_url = databases.fresh_postgres_url()
+    tmp_path = tmp_path_factory.mktemp("distributed")
     model = FakeModelServer().start()
     s3_context = running_s3_server(free_port(), tmp_path)
     s3 = s3_context.__enter__()
     s3.create_bucket("codeyard")
     # a plain-subprocess sandbox: the scripted commands use marker files in the test's temp dir
     env = runtime_env(
-        model, CODEYARD_DATABASE_URL=postgres_url, CODEYARD_SANDBOX_BACKEND="local", CODEYARD_CHECKPOINT_INTERVAL="1"
+        model,
+        CODEYARD_DATABASE_URL=postgres_url,
+        CODEYARD_SANDBOX_BACKEND="local",
+        CODEYARD_CHECKPOINT_INTERVAL="1",
+        # dead workers are noticed by their heartbeat (fast here); the fallback polls are slow, so every stop and
+        # every new job must arrive through LISTEN/NOTIFY
+        CODEYARD_WORKER_HEARTBEAT_INTERVAL="1",
+        CODEYARD_WORKER_STALLED_AFTER="5",
+        CODEYARD_WORKER_POLL_INTERVAL="60",
+        CODEYARD_WORKER_DRAIN_TIMEOUT="600",  # only a second signal ends a long step early
     )
     env |= s3.env("codeyard")  # the blob store every process shares: attachments and workspace checkpoints
     api_dir = tmp_path / "api"
-    replicas: list[LiveServer] = []
-    workers: list[Worker] = []
+    dep = Deployment([], [], model, api_dir, postgres_url, env, tmp_path)
     try:
-        replicas.append(start_server(api_dir, env, args=["--no-runner"]))
-        replicas.append(start_server(api_dir, env, args=["--no-runner"]))  # the bootstrap is done: same keys
-        workers.append(start_worker(tmp_path / "w1", env))
-        workers.append(start_worker(tmp_path / "w2", env))
-        yield Deployment(replicas, workers, model, api_dir, postgres_url)
+        dep.api.append(start_server(api_dir, env, args=["--no-runner"]))
+        dep.api.append(start_server(api_dir, env, args=["--no-runner"]))  # the bootstrap is done: same keys
+        dep.workers.append(start_worker(tmp_path / "w1", env))
+        dep.workers.append(start_worker(tmp_path / "w2", env))
+        yield dep
     finally:
-        for worker in workers:
+        for worker in dep.workers:
             end(worker)
-        for replica in replicas:
+        for replica in dep.api:
             stop_server(replica)
         model.stop()
         s3_context.__exit__(None, None, None)
@@ -124,8 +152,116 @@ def holder(dep: Deployment, session_id: str) -> Worker | None:
     return None
 
 
-def test_a_killed_worker_s_session_finishes_on_the_other(deployment: Deployment, tmp_path: Path, markers: Path) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+
+
+def test_sigterm_lets_the_command_finish_then_the_other_worker_continues(deployment: Deployment, markers: Path) -> None:
     dep = deployment
+    dep.two_workers()
+    marker = markers / "slow"
+    dep.model.add_script(
+        "TASK-TERM",
+        [
+            Step.tool("run_command", {"command": f"touch {marker} && sleep 2 && echo finished > done.txt"}),
+            Step.tool("run_command", {"command": "cat done.txt"}),
+            Step.text("all done"),
+        ],
+    )
+    api = dep.api[0]
+    with Client(base_url=api.url, api_key=api.org_key, org_id=api.org_id) as client:
+        sid = client.sessions.create(prompt="TASK-TERM go").session_id
+        wait_until(marker.exists, 120, str([w.log() for w in dep.workers]))
+        worker = holder(dep, sid)
+        assert worker is not None
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(timeout=60) == 0, worker.log()
+        assert "its sessions were given back" in worker.log()
+        survivor = next(w for w in dep.workers if w is not worker)
+        done = wait_for(client, sid, settled, timeout=120)
+        assert (done.status, done.status_detail) == ("exit", "finished"), survivor.log()
+        events = [e.event_type for e in client.sessions.events(sid).items]
+        # given back, not lost: no takeover, and the command in flight was not cut off
+        assert "runner_lost" not in events
+        assert "tool_interrupted" not in events
+        assert [m.message for m in client.sessions.messages(sid).items].count("all done") == 1
+    # the first command ran to its end (once), the second ran on the survivor, in the restored workspace
+    assert (survivor.log_path.parent / "workspaces" / sid / "done.txt").read_text() == "finished\n"
+    sent = [r.body for r in dep.model.requests if "TASK-TERM" in json.dumps(r.body)]
+    results = [m.get("content") for m in sent[-1]["messages"] if m.get("role") == "tool"]
+    assert results[1] is not None and "finished" in str(results[1]), results
+    assert holder(dep, sid) is None
+
+
+def test_a_second_sigterm_cuts_the_step_short(deployment: Deployment, markers: Path) -> None:
+    dep = deployment
+    dep.two_workers()
+    marker = markers / "long"
+    dep.model.add_script(
+        "TASK-CUT",
+        [Step.tool("run_command", {"command": f"touch {marker} && sleep 600"}), Step.text("stopped early")],
+    )
+    api = dep.api[0]
+    with Client(base_url=api.url, api_key=api.org_key, org_id=api.org_id) as client:
+        sid = client.sessions.create(prompt="TASK-CUT go").session_id
+        wait_until(marker.exists, 120, str([w.log() for w in dep.workers]))
+        worker = holder(dep, sid)
+        assert worker is not None
+        worker.process.send_signal(signal.SIGTERM)
+        wait_until(lambda: "worker stopping" in worker.log(), 60, worker.log())
+        assert worker.process.poll() is None  # draining: the ten-minute command would hold it
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.process.wait(timeout=120) == 0, worker.log()
+        assert "cutting the running sessions short" in worker.log()
+        done = wait_for(client, sid, settled, timeout=120)
+        assert (done.status, done.status_detail) == ("exit", "finished")
+        assert "runner_lost" not in [e.event_type for e in client.sessions.events(sid).items]  # given back
+    # the agent was told its command was cut off, not given a made-up result
+    last = [json.dumps(r.body) for r in dep.model.requests if "TASK-CUT" in json.dumps(r.body)][-1]
+    assert "The server stopped while this tool call was running" in last
+
+
+def test_a_delete_reaches_the_worker_through_notify(deployment: Deployment, markers: Path) -> None:
+    dep = deployment
+    dep.two_workers()
+    pid_file = markers / "pid"
+    dep.model.add_script(
+        "TASK-STOP", [Step.tool("run_command", {"command": f"sh -c 'echo $$ > {pid_file}; exec sleep 600'"})]
+    )
+    api = dep.api[1]
+    with Client(base_url=api.url, api_key=api.org_key, org_id=api.org_id) as client:
+        sid = client.sessions.create(prompt="TASK-STOP go").session_id
+        wait_until(
+            lambda: pid_file.exists() and pid_file.read_text().strip().isdigit(), 120, "the command did not start"
+        )
+        pid = int(pid_file.read_text())
+        assert holder(dep, sid) is not None
+        client.sessions.terminate(sid)
+        # the workers' polls (stops, procrastinate's abort poll) are a minute apart here: only the NOTIFY is this fast
+        wait_until(lambda: not alive(pid), 20, "the command still runs: the stop did not reach the worker")
+        wait_until(lambda: holder(dep, sid) is None, 20, "the worker did not give the session back")
+        got = client.sessions.get(sid)
+        assert (got.status, got.status_detail) == ("exit", "user_request")
+    assert all(w.process.poll() is None for w in dep.workers)
+    response = httpx2.get(f"{api.url}/readyz", timeout=10)
+    assert response.status_code == 200 and response.json()["checks"]["database"] == "ok"
+
+
+def test_a_killed_worker_s_session_finishes_on_the_other(deployment: Deployment, markers: Path) -> None:
+    """Last in the module: it kills an API replica as well."""
+    dep = deployment
+    dep.two_workers()
     marker = markers / "started"
     dep.model.add_script(
         "TASK-TAKEOVER",
@@ -164,30 +300,8 @@ def test_a_killed_worker_s_session_finishes_on_the_other(deployment: Deployment,
         events = [e.event_type for e in client.sessions.events(sid).items]
         assert "runner_lost" in events
     # the survivor rebuilt the workspace from the checkpoint, and the agent was told
-    survivor_dir = tmp_path / ("w2" if victim is dep.workers[0] else "w1")
-    restored = survivor_dir / "workspaces" / sid / "one.txt"
+    restored = survivor.log_path.parent / "workspaces" / sid / "one.txt"
     assert restored.exists(), survivor.log()
     assert restored.read_text() == "one\n"
     sent = [json.dumps(r.body) for r in dep.model.requests if "TASK-TAKEOVER" in json.dumps(r.body)]
     assert any("the machine was replaced; the workspace is as of step" in body for body in sent)
-
-
-def test_sigterm_gives_the_session_back_and_exits_cleanly(deployment: Deployment, markers: Path) -> None:
-    dep = deployment
-    marker = markers / "slow"
-    dep.model.add_script("TASK-TERM", [Step.tool("run_command", {"command": f"touch {marker} && sleep 600"})])
-    api = dep.api[0]
-    with Client(base_url=api.url, api_key=api.org_key, org_id=api.org_id) as client:
-        sid = client.sessions.create(prompt="TASK-TERM go").session_id
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
-        worker = holder(dep, sid)
-        assert worker is not None
-        worker.process.send_signal(signal.SIGTERM)
-        assert worker.process.wait(timeout=60) == 0, worker.log()
-        assert "giving its sessions back" in worker.log()
-        client.sessions.terminate(sid)
-    response = httpx2.get(f"{api.url}/readyz", timeout=10)
-    assert response.status_code == 200 and response.json()["checks"]["database"] == "ok"

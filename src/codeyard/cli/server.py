@@ -129,7 +129,7 @@ def background_parts(settings: Settings, services: Services) -> list[Background]
     elif not settings.is_sqlite:  # an API replica: runnable sessions become jobs for `codeyard worker`
         from codeyard.worker.queue import QueueDispatcher
 
-        dispatcher = QueueDispatcher(settings.resolved_database_url)
+        dispatcher = QueueDispatcher(settings.resolved_database_url, services.runs)
         services.set_dispatcher(dispatcher)
         parts.append(dispatcher)
         parts.append(PullRequestRefresher(settings, services))  # the workers run sessions; replicas refresh PRs

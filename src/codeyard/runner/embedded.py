@@ -10,6 +10,8 @@ import functools
 import os
 import socket
 import uuid
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 
@@ -70,6 +72,8 @@ class EmbeddedRunner:
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.active: dict[str, SessionRun] = {}
         self._wake = asyncio.Event()
+        self.poll = POLL
+        """Seconds between looks at the database for work and for sessions stopped by other processes."""
         self._loops: list[asyncio.Task[None]] = []
         self.model, self.model_problem = model_from_settings(settings)
 
@@ -92,10 +96,7 @@ class EmbeddedRunner:
         resumed = await self.services.runs.expire_dead_runners(socket.gethostname(), pid_alive)
         if resumed:
             log.info("resuming the sessions of runners that died on this host", runners=resumed)
-        self._loops = [
-            asyncio.create_task(self._claim_loop(), name="runner-claim"),
-            asyncio.create_task(self._watch_loop(), name="runner-watch"),
-        ]
+        self._loops = [asyncio.create_task(loop, name=name) for name, loop in self._background().items()]
         if not await local_repos_allowed(self.settings, self.services):
             log.info(
                 "local repositories are off: sessions clone remote URLs only",
@@ -111,6 +112,10 @@ class EmbeddedRunner:
             model=self.settings.model or "(none configured)",
             sandbox=await asyncio.to_thread(sandbox_backend, self.settings.sandbox_backend),
         )
+
+    def _background(self) -> dict[str, Coroutine[Any, Any, None]]:
+        """The loops this runner keeps running while it is started, by task name."""
+        return {"runner-claim": self._claim_loop(), "runner-watch": self._watch_loop()}
 
     async def stop(self) -> None:
         for task in self._loops:
@@ -138,7 +143,7 @@ class EmbeddedRunner:
                 log.exception("claiming failed")
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), POLL)
+                await asyncio.wait_for(self._wake.wait(), self.poll)
 
     def _finished(self, session_id: str, _task: object = None) -> None:
         self.tasks.pop(session_id, None)
@@ -149,15 +154,19 @@ class EmbeddedRunner:
         """Renew leases, stop sessions stopped elsewhere, count working time, suspend idle waits."""
         last_renew = 0.0
         last_sweep = 0.0
+        last_stops = 0.0
         last_retention = -retention.SWEEP_INTERVAL
         loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(POLL)
+            await asyncio.sleep(min(self.poll, LEASE / 4))  # leases are renewed in time whatever the poll
             try:
                 running = list(self.tasks)
-                for sid in await self.services.runs.stopped_sessions(running):
-                    self.tasks[sid].cancel()
                 now = loop.time()
+                if now - last_stops >= self.poll * 0.99:
+                    for sid in await self.services.runs.stopped_sessions(running):
+                        if sid in self.tasks:
+                            self.tasks[sid].cancel()
+                    last_stops = now
                 if now - last_renew >= LEASE / 4:
                     for sid in await self.services.runs.heartbeat(self.runner_id, running, LEASE):
                         if sid in self.tasks:

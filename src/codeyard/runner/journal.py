@@ -24,6 +24,7 @@ class DbJournal:
         redact: Redactor,
         max_acu_limit: float | None,
         acus: Callable[[], float],
+        interrupt: Callable[[], str | None] | None = None,
     ) -> None:
         self.runs = runs
         self.session_id = session_id
@@ -34,6 +35,8 @@ class DbJournal:
         self.acus = acus
         """The session's ACUs so far, counted by the runner without a database read."""
         self.usage_exceeded = False
+        self.interrupt = interrupt
+        """Why the runner wants the agent to stop after the step in flight (a worker shutting down), if it does."""
 
     def _clean(self, message: Message) -> Message:
         """The message with every sensitive value redacted, in its text and in its tool calls' arguments."""
@@ -93,6 +96,8 @@ class DbJournal:
     async def _state(self, control: Control) -> StepState:
         if control.stop:
             return StepState(control.stop)
+        if self.interrupt is not None and (reason := self.interrupt()) is not None:
+            return StepState(reason)
         if self.max_acu_limit is not None and self.acus() >= self.max_acu_limit:
             self.usage_exceeded = True
             return StepState("usage limit reached")

@@ -75,6 +75,8 @@ class SessionRun:
         self.sandbox: Sandbox | None = None
         self._counted = time.monotonic()
         self._acus = row.acus_consumed
+        self.interrupt: str | None = None
+        """Set (to a reason) to make the agent stop after its step in flight and give the session back."""
 
     @property
     def root(self) -> Path:
@@ -136,7 +138,9 @@ class SessionRun:
         auth = remotes.CloneAuth(await self.services.git_connections.for_org(row.org_id))
         redact = Redactor([*((key, value) for key, value, sensitive in pairs if sensitive), *auth.secrets().items()])
         budget = await self.services.consumption.session_budget(row)
-        journal = DbJournal(self.runs, sid, row.org_id, self.runner_id, redact, budget, self.acus)
+        journal = DbJournal(
+            self.runs, sid, row.org_id, self.runner_id, redact, budget, self.acus, lambda: self.interrupt
+        )
 
         restored = None
         if self.settings.checkpoints_enabled and not self.root.exists():  # moved here: the last checkpoint

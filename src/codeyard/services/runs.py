@@ -118,24 +118,49 @@ class Runs:
                 )
                 if row is None:
                     continue  # another runner holds or took it; look again
-                state = state_of(row)
-                if state.status in (S.CLAIMED, S.RUNNING) and row.claimed_by is not None:
-                    state = state.requeue()  # its runner died: continue from the stored history
-                    add_event(
-                        s,
-                        row.id,
-                        "runner_lost",
-                        Category.LIFECYCLE,
-                        f"the server restarted; resumed at step {row.history_length}",
-                        now=now,
-                        data={"resumed_at_step": row.history_length, "previous_runner": row.claimed_by},
-                    )
-                if state.status != S.RUNNING:  # running/working unclaimed: a reply arrived while it waited
-                    apply_state(s, row, state.claim(), now)
-                row.claimed_by = runner_id
-                row.lease_until = now + lease
+                _take(s, row, runner_id, lease, now, "the server restarted")
                 return row
         return None
+
+    async def claim_session(
+        self, session_id: str, runner_id: str, lease: float, *, take_over: str | None = None
+    ) -> AgentSessionRow | None:
+        """Take this one session if it is runnable (or its runner's lease ran out); with ``take_over``, also if that
+        runner (known to be dead) still holds it. ``None`` when it is at rest or another runner holds it.
+
+        The claim is the fence: a runner whose session was taken writes nothing more (``LeaseLostError``)."""
+        now = self.clock()
+        t = AgentSessionRow
+        takeable = self._runnable(now)
+        if take_over is not None and take_over != runner_id:
+            takeable = takeable | (
+                (t.claimed_by == take_over)
+                & t.status.in_([S.CLAIMED.value, S.RUNNING.value, S.RESUMING.value, S.NEW.value])
+            )
+        async with self.db.write() as s:
+            # Waits for a row lock held by another writer, then checks the conditions again on the committed row.
+            row = await s.scalar(
+                select(t).where(t.id == session_id, takeable, t.is_archived.is_(False)).with_for_update()
+            )
+            if row is None:
+                return None
+            _take(s, row, runner_id, lease, now, "its worker stopped answering")
+            return row
+
+    async def holder(self, session_id: str) -> str | None:
+        """The runner that holds the session, if any."""
+        async with self.db.read() as s:
+            owner = await s.scalar(select(AgentSessionRow.claimed_by).where(AgentSessionRow.id == session_id))
+        return str(owner) if owner is not None else None
+
+    async def runnable(self, limit: int = 1000) -> list[str]:
+        """Sessions waiting for a runner (or whose runner's lease ran out), oldest first."""
+        t = AgentSessionRow
+        async with self.db.read() as s:
+            rows = await s.scalars(
+                select(t.id).where(self._runnable(self.clock()), t.is_archived.is_(False)).order_by(t.pk).limit(limit)
+            )
+            return list(rows)
 
     async def heartbeat(self, runner_id: str, session_ids: Sequence[str], lease: float) -> set[str]:
         """Extend this runner's leases; returns the sessions it no longer holds."""
@@ -576,6 +601,26 @@ class Runs:
                 )
             )
             return set(rows)
+
+
+def _take(s: AsyncSession, row: AgentSessionRow, runner_id: str, lease: float, now: float, why: str) -> None:
+    """Claim ``row`` (locked) for ``runner_id``; a session its dead runner held continues from the stored history."""
+    state = state_of(row)
+    if state.status in (S.CLAIMED, S.RUNNING) and row.claimed_by is not None:
+        state = state.requeue()  # its runner died: continue from the stored history
+        add_event(
+            s,
+            row.id,
+            "runner_lost",
+            Category.LIFECYCLE,
+            f"{why}; resumed at step {row.history_length}",
+            now=now,
+            data={"resumed_at_step": row.history_length, "previous_runner": row.claimed_by},
+        )
+    if state.status != S.RUNNING:  # running/working unclaimed: a reply arrived while it waited
+        apply_state(s, row, state.claim(), now)
+    row.claimed_by = runner_id
+    row.lease_until = now + lease
 
 
 def _event_row(

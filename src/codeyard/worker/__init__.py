@@ -1,6 +1,8 @@
-"""Worker: ``codeyard worker`` processes that run sessions apart from the API, woken through procrastinate.
+"""Worker: ``codeyard worker`` processes that run sessions apart from the API, as procrastinate jobs.
 
 May import ``runner``, ``services``, ``config`` and ``errors``. The API replicas (``serve --no-runner``) defer a
-procrastinate job when a session becomes runnable; a worker's procrastinate loop takes it (LISTEN/NOTIFY, so at
-once) and wakes the worker's runner, which claims sessions from the database with leases.
+procrastinate job when a session becomes runnable and abort it when the session is stopped; a worker's
+procrastinate loop takes the job at once (LISTEN/NOTIFY) and runs the session in it until a rest point. Workers
+beat (procrastinate's heartbeats); the jobs of a worker that stopped beating are retried by the others, and the
+retried job takes the session from the dead worker at once. The database claim stays the fence.
 """

@@ -1,17 +1,28 @@
-"""The procrastinate side: the app on the deployment's PostgreSQL, the wake-up task, the API's dispatcher."""
+"""The procrastinate side: the app on the deployment's PostgreSQL, the session task, the API's dispatcher.
+
+A runnable session is one job of the task ``codeyard.run_session`` on the queue ``codeyard-sessions``, deferred
+with the session id as its queueing lock (at most one job waits per session) and as its lock (jobs of one session
+never run at the same time, so one live job per session). A worker runs the job until the session reaches a rest
+point. A stop is procrastinate's job abort: a NOTIFY that makes the worker cancel the job at once.
+"""
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import procrastinate
 import structlog
 from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.jobs import Status
 from sqlalchemy.engine import make_url
+
+from codeyard.services.runs import Runs
 
 log = structlog.get_logger("codeyard.worker")
 
 QUEUE = "codeyard-sessions"
-WAKE = "codeyard.session_ready"
+RUN = "codeyard.run_session"
+WORKER_PREFIX = "pw"
+"""A worker's runner id ends in ``pw<procrastinate worker id>``: whether it is alive is its heartbeat's age."""
 
 
 def conninfo(database_url: str) -> str:
@@ -19,26 +30,96 @@ def conninfo(database_url: str) -> str:
     return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def build_app(database_url: str, on_ready: Callable[[str], None] | None = None) -> procrastinate.App:
-    """A procrastinate app whose one task, in a worker, hands the session id to ``on_ready``."""
+def build_app(database_url: str, run: Callable[[str], Awaitable[None]] | None = None) -> procrastinate.App:
+    """A procrastinate app whose one task, in a worker, runs the session through ``run``."""
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(database_url)))
 
-    @app.task(name=WAKE, queue=QUEUE)
-    async def session_ready(session_id: str) -> None:
-        if on_ready is not None:
-            on_ready(session_id)
+    @app.task(name=RUN, queue=QUEUE)
+    async def run_session(session_id: str) -> None:
+        if run is not None:
+            await run(session_id)
 
     return app
 
 
-class QueueDispatcher:
-    """The ``Dispatcher`` of API replicas in the distributed mode: a runnable session is a deferred job.
+async def defer(app: procrastinate.App, session_id: str) -> None:
+    """Make sure a job for the session waits (or runs): the queueing lock keeps it to one waiting job."""
+    with contextlib.suppress(AlreadyEnqueued):
+        await app.configure_task(RUN, queueing_lock=session_id, lock=session_id).defer_async(session_id=session_id)
 
-    A missed deferral only delays the session (workers also poll the database), so errors are logged, not raised.
+
+async def abort(app: procrastinate.App, session_id: str) -> int:
+    """Ask the worker running the session's job to cancel it (a NOTIFY: at once); the jobs asked."""
+    asked = 0
+    for job in await app.job_manager.list_jobs_async(queue=QUEUE, status=Status.DOING.value, lock=session_id):
+        if job.id is not None and await app.job_manager.cancel_job_by_id_async(job.id, abort=True):
+            asked += 1
+    return asked
+
+
+async def sessions_with_jobs(app: procrastinate.App) -> set[str]:
+    """The sessions with a job waiting or running."""
+    rows = await app.connector.execute_query_all_async(
+        "SELECT DISTINCT lock FROM procrastinate_jobs WHERE queue_name = %(queue)s AND status IN ('todo', 'doing')",
+        queue=QUEUE,
+    )
+    return {str(row["lock"]) for row in rows if row["lock"] is not None}
+
+
+def worker_id_of(runner_id: str) -> int | None:
+    """The procrastinate worker id in a worker's runner id (``host:pid:pw<id>``); ``None`` for other runners."""
+    last = runner_id.rsplit(":", 1)[-1]
+    digits = last.removeprefix(WORKER_PREFIX)
+    return int(digits) if last.startswith(WORKER_PREFIX) and digits.isdigit() else None
+
+
+async def worker_alive(app: procrastinate.App, worker_id: int, stalled_after: float) -> bool:
+    """Whether that worker is registered and beat within ``stalled_after`` seconds."""
+    row = await app.connector.execute_query_one_async(
+        "SELECT count(*) AS n FROM procrastinate_workers WHERE id = %(id)s "
+        "AND last_heartbeat >= now() - make_interval(secs => %(secs)s)",
+        id=worker_id,
+        secs=stalled_after,
+    )
+    return bool(row and row["n"])
+
+
+async def retry_stalled(app: procrastinate.App, stalled_after: float) -> list[str]:
+    """Put back the session jobs of workers that stopped beating; the sessions whose job was retried."""
+    retried: list[str] = []
+    for job in await app.job_manager.get_stalled_jobs(queue=QUEUE, seconds_since_heartbeat=stalled_after):
+        session_id = str(job.task_kwargs.get("session_id", ""))
+        try:
+            await app.job_manager.retry_job(job)
+        except Exception:
+            # Another worker retried it first, or a job already waits for the session (its queueing lock):
+            # then this one is only in the way of that one.
+            with contextlib.suppress(Exception):
+                await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=True)
+            continue
+        retried.append(session_id)
+    if retried:
+        log.info("retried the jobs of a dead worker", sessions=retried)
+    return retried
+
+
+async def without_jobs(app: procrastinate.App, runnable: Iterable[str]) -> list[str]:
+    """Those of the runnable sessions that have no job waiting or running (a deferral was missed, or is on its way)."""
+    have = await sessions_with_jobs(app)
+    return [sid for sid in runnable if sid not in have]
+
+
+class QueueDispatcher:
+    """The ``Dispatcher`` of API replicas in the distributed mode: a runnable session is a deferred job, a stop is
+    the abort of its running job.
+
+    A missed deferral or abort only delays the session (workers also poll the database), so errors are logged,
+    not raised.
     """
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, runs: Runs | None = None) -> None:
         self.app = build_app(database_url)
+        self.runs = runs
         self._open = False
 
     async def start(self) -> None:
@@ -54,10 +135,18 @@ class QueueDispatcher:
         if not self._open:
             return
         try:
-            with contextlib.suppress(AlreadyEnqueued):  # one wake-up per session is waiting already
-                await self.app.configure_task(WAKE, queueing_lock=session_id).defer_async(session_id=session_id)
+            await defer(self.app, session_id)
         except Exception:
             log.exception("could not defer the session's job; a worker's poll will find it", session_id=session_id)
 
     async def session_changed(self, session_id: str) -> None:
-        return None  # workers see stops (terminate, archive) on their one-second watch of their sessions
+        """A stop aborts the session's running job; a message to a session at rest defers a job."""
+        if not self._open:
+            return
+        try:
+            if self.runs is not None and session_id in await self.runs.stopped_sessions([session_id]):
+                await abort(self.app, session_id)
+            else:
+                await defer(self.app, session_id)  # the job runs it if it became runnable, else ends at once
+        except Exception:
+            log.exception("could not reach the session's worker; its poll will", session_id=session_id)
