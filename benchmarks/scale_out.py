@@ -74,8 +74,8 @@ def takeover(
     api: LiveServer, workers: list[Worker], model: FakeModelServer, tmp: Path, url: str
 ) -> tuple[float, float]:
     """Seconds from the SIGKILL of the session's worker until the other took it over, and until it finished."""
-    markers = tmp / "markers"  # the sandboxed command runs as the sandbox uid when the benchmark runs as root
-    markers.mkdir(exist_ok=True)
+    # the sandboxed command runs as the sandbox uid when the benchmark runs as root: a folder it can reach and write
+    markers = Path(tempfile.mkdtemp(prefix="scale-out-markers-"))
     markers.chmod(0o777)
     marker = markers / "started"
     model.add_script(
