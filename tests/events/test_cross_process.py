@@ -1,7 +1,7 @@
-"""Events across processes on PostgreSQL (contract §9): the LISTEN connection and its reconnection, the event
+"""Events across processes (contract §9): on PostgreSQL the LISTEN connection and its reconnection, the event
 feed's order when a later pk commits first, and two real ``serve`` processes on one database where the second
-streams, and delivers webhooks for, what the first writes while their polls are set to a minute (so only
-NOTIFY can bring them in time)."""
+streams, and delivers webhooks for, what the first writes while their polls are set to a minute (so only NOTIFY
+can bring them in time); the same stream on one SQLite file, brought by the ``data_version`` look."""
 
 import asyncio
 import json
@@ -22,6 +22,7 @@ from codeyard.services.principal import Principal, Role
 from codeyard.services.sessions import NewSession
 from codeyard.storage.notify import EVENTS, Listener, conninfo
 from tests.conftest import make_settings, start_server, stop_server
+from tests.databases import ON_POSTGRES
 from tests.fakes.webhook_receiver import WebhookReceiver
 
 pytestmark = pytest.mark.postgres
@@ -184,15 +185,25 @@ def _follow(url: str, key: str, path: str, wanted: str, ready: threading.Event, 
                     return
 
 
-def test_a_second_serve_streams_and_delivers_what_the_first_writes(tmp_path: Path, postgres_url: str) -> None:
+@pytest.mark.parametrize("database", ["postgres", "sqlite"])
+def test_a_second_serve_streams_and_delivers_what_the_first_writes(
+    tmp_path: Path, request: pytest.FixtureRequest, database: str
+) -> None:
+    """On PostgreSQL through NOTIFY (stream and webhook); on one SQLite file through ``PRAGMA data_version`` (the
+    stream; the deliverer there keeps its poll)."""
+    on_postgres = database == "postgres"
+    if on_postgres:
+        url = request.getfixturevalue("postgres_url")
+    elif ON_POSTGRES:
+        pytest.skip("SQLite only: two processes on one database file")
     env = {
-        "CODEYARD_DATABASE_URL": postgres_url,
+        **({"CODEYARD_DATABASE_URL": url} if on_postgres else {}),
         "CODEYARD_RUNNER_ENABLED": "false",
         "CODEYARD_SCHEDULER_ENABLED": "false",
         "CODEYARD_STREAM_POLL_INTERVAL": "60",
         "CODEYARD_STREAM_FALLBACK_POLL_INTERVAL": "60",
         "CODEYARD_STREAM_HEARTBEAT": "0.3",
-        "CODEYARD_WEBHOOK_POLL_INTERVAL": "60",
+        "CODEYARD_WEBHOOK_POLL_INTERVAL": "60" if on_postgres else "0.1",
         "CODEYARD_WEBHOOK_ALLOW_PRIVATE": "true",
     }
     data = tmp_path / "data"
