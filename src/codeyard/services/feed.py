@@ -225,6 +225,7 @@ class EventFeed:
         unsubscribe = listener.subscribe(EVENTS, self.kick) if listener is not None else None
         path = self.db.sqlite_path()
         watcher = DataVersion(path) if path is not None else None
+        wake.set()  # what was committed between the start's read and the subscriptions above
         try:
             while self._subscriptions:
                 await self._wait(wake, watcher)
