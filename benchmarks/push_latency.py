@@ -1,9 +1,14 @@
 """Push latency of the live streams against polling (run by hand, not by pytest).
 
     .venv/bin/python -m benchmarks.push_latency [--events 500] [--clients 200] [--poll 5]
+        [--postgres | --database-url postgresql+psycopg://…/an_empty_database]
 
 Starts ``codeyard serve`` on a fresh SQLite data dir (runner and scheduler off, a rate limit no run reaches) and a
-second ``serve`` process on the same database file. One SSE client follows the org stream of each process, and one
+second ``serve`` process on the same database file; with ``--postgres`` (a fresh database on the tests' server,
+``CODEYARD_TEST_POSTGRES_URL``, dropped afterwards) or ``--database-url`` both processes use that PostgreSQL
+database instead, and the second learns of the first one's events through LISTEN/NOTIFY.
+
+One SSE client follows the org stream of each process, and one
 client polls ``GET …/events`` every ``--poll`` seconds (today's way to follow a session). The benchmark then writes
 ``--events`` messages to a session, one every 20 ms (``POST …/messages``: each stores a ``user_message`` event), and
 measures for each message the time from sending the request to the event's arrival at each client. Finally
@@ -14,6 +19,7 @@ every event, with no error. Loopback only. Prints markdown tables.
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +27,7 @@ from pathlib import Path
 import httpx2
 
 from benchmarks._runtime import machine, pct
+from tests import databases
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.fakes.webhook_receiver import WebhookReceiver
 
@@ -106,7 +113,13 @@ def latencies(sent: dict[str, float], seen: dict[str, float]) -> list[float]:
 
 
 async def latency_run(
-    main: LiveServer, other: LiveServer, session_id: str, events: int, every: float, receiver: WebhookReceiver
+    main: LiveServer,
+    other: LiveServer,
+    session_id: str,
+    events: int,
+    every: float,
+    receiver: WebhookReceiver,
+    database: str,
 ) -> list[tuple[str, list[float], int]]:
     limits = httpx2.Limits(max_connections=20)
     async with httpx2.AsyncClient(timeout=60, limits=limits) as http:
@@ -134,7 +147,7 @@ async def latency_run(
         assert not errors, errors
         return [
             ("SSE, same process", latencies(sent, same), len(sent)),
-            ("SSE, second process on the same SQLite file", latencies(sent, cross), len(sent)),
+            (f"SSE, second process on the same {database}", latencies(sent, cross), len(sent)),
             ("webhook, signed and verified (either process delivers)", latencies(sent, hooked), len(sent)),
             (f"polling GET …/events every {every:g} s", latencies(sent, polled), len(sent)),
         ]
@@ -166,10 +179,21 @@ def ms(value: float) -> str:
 
 
 async def run(args: argparse.Namespace) -> None:
+    url = args.database_url or (databases.fresh_postgres_url() if args.postgres else None)
+    env = ENV | ({"CODEYARD_DATABASE_URL": url} if url else {})
+    database = "PostgreSQL database" if url else "SQLite file"
+    try:
+        await measure(args, env, database)
+    finally:
+        if args.postgres:
+            databases.drop_all()
+
+
+async def measure(args: argparse.Namespace, env: dict[str, str], database: str) -> None:
     with tempfile.TemporaryDirectory() as tmp, WebhookReceiver() as receiver:
         data = Path(tmp) / "data"
-        main = start_server(data, ENV)
-        other = start_server(data, ENV)
+        main = start_server(data, env)
+        other = start_server(data, env)
         try:
             headers = {"Authorization": f"Bearer {main.org_key}"}
             created = httpx2.post(
@@ -182,12 +206,12 @@ async def run(args: argparse.Namespace) -> None:
                 json={"url": receiver.url, "event_types": ["session.message"]},
             )
             receiver.secret = hook.json()["secret"]
-            rows = await latency_run(main, other, session_id, args.events, args.poll, receiver)
+            rows = await latency_run(main, other, session_id, args.events, args.poll, receiver, database)
             fan = await fan_out(main, session_id, args.clients, 50)
         finally:
             stop_server(other)
             stop_server(main)
-    print(f"Machine: {machine()}\n")
+    print(f"Machine: {machine()}; database: {database}; load average at the end: {os.getloadavg()}\n")
     print("| client | events received | p50 | p99 |\n| --- | --- | --- | --- |")
     for name, values, sent in rows:
         print(f"| {name} | {len(values)}/{sent} | {ms(pct(values, 0.5))} | {ms(pct(values, 0.99))} |")
@@ -203,6 +227,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=500)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--poll", type=float, default=5.0)
+    parser.add_argument("--postgres", action="store_true", help="both processes on a fresh PostgreSQL database")
+    parser.add_argument("--database-url", help="both processes on this (empty) PostgreSQL database")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -132,7 +132,15 @@ class Settings(BaseSettings):
     stream_heartbeat: float = Field(default=15.0, gt=0)
     """Seconds between heartbeat comments on an idle live stream."""
     stream_poll_interval: float = Field(default=0.25, gt=0)
-    """Seconds between checks for events written by other processes while someone streams."""
+    """Seconds between the event feed's reads for events written by other processes while someone streams and no
+    quicker signal works (PostgreSQL with its LISTEN connection down)."""
+    stream_fallback_poll_interval: float = Field(default=2.0, gt=0)
+    """Seconds between the event feed's fallback reads while a quicker signal of other processes' writes works
+    (PostgreSQL: its LISTEN connection is up; SQLite: its ``data_version`` look). ``stream_poll_interval`` applies
+    while it does not."""
+    stream_check_interval: float = Field(default=0.025, gt=0, le=5)
+    """SQLite: seconds between the event feed's looks at ``PRAGMA data_version`` (a cheap "did another connection
+    commit?") while someone streams; the table is read only when it changed."""
     stream_queue_size: int = Field(default=1000, ge=1)
     """Events buffered for one stream client; a client that falls further behind is cut and resumes by replay."""
     stream_send_timeout: float = Field(default=30.0, gt=0)

@@ -89,6 +89,7 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
         finally:
             for part in reversed(started):
                 await part.stop()
+            await services.event_feed.close()  # and with it the feed's LISTEN subscription
 
     app = FastAPI(
         title="codeyard",

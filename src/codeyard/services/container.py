@@ -76,7 +76,11 @@ class Services:
         )
         self.sessions.detail_chars = self.runs.detail_chars = settings.event_details_max_chars
         self.event_feed = EventFeed(
-            db, poll_interval=settings.stream_poll_interval, queue_size=settings.stream_queue_size
+            db,
+            poll_interval=settings.stream_poll_interval,
+            queue_size=settings.stream_queue_size,
+            listen_poll_interval=settings.stream_fallback_poll_interval,
+            check_interval=settings.stream_check_interval,
         )
 
     async def readiness(self, timeout: float = 5.0) -> dict[str, str]:

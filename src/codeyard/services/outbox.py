@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from codeyard.domain.ids import new_id
+from codeyard.storage.notify import WEBHOOKS
 from codeyard.storage.tables import AgentSessionRow, WebhookMessage
 
 SESSION_CREATED = "session.created"
@@ -40,6 +41,8 @@ def _row(org_id: Any, event_type: str, data: dict[str, Any], now: float) -> dict
     }
 
 
+NOTIFY_CHANNEL = WEBHOOKS
+"""On PostgreSQL, the channel NOTIFYed at the commit of any transaction (of any process) that added messages."""
 _FLAG = "codeyard.outbox_written"
 _listeners: list[Callable[[], None]] = []
 

@@ -497,11 +497,11 @@ class Sessions:
 
     # -- streams (contract §10) ------------------------------------------------------------------------
     async def stream_cursor(
-        self, org_id: str, session_id: str | None, last_event_id: str | None
+        self, org_id: str, session_id: str | None, last_event_id: str | None, *, until: int | None = None
     ) -> tuple[int, str | None]:
         """Where a stream starts, as ``(pk, event id)``: after ``last_event_id`` (an event of the session, or of the
         org; ``0`` means before the first one), else at the session's first event, or, for the org stream, after
-        the org's newest event (``0`` when it has none)."""
+        the org's newest event up to pk ``until`` (``0`` when it has none)."""
 
         def read(s: Session) -> tuple[int, str]:
             query = select(EventRow.pk, EventRow.id)
@@ -520,14 +520,21 @@ class Sessions:
                 return int(found.pk), found.id
             if session_id is not None:
                 return 0, START
+            if until is not None:
+                query = query.where(EventRow.pk <= until)
             newest = s.execute(query.order_by(EventRow.pk.desc()).limit(1)).first()
             return (int(newest.pk), newest.id) if newest is not None else (0, START)
 
         return await self.db.read_batch(read)
 
-    async def events_after(self, org_id: str, session_id: str | None, after_pk: int, limit: int) -> list[EventRow]:
-        """Up to ``limit`` events of the session (or the org) after ``after_pk``, oldest first: a stream's replay."""
+    async def events_after(
+        self, org_id: str, session_id: str | None, after_pk: int, limit: int, *, until: int | None = None
+    ) -> list[EventRow]:
+        """Up to ``limit`` events of the session (or the org) after ``after_pk`` (and up to ``until``), oldest first:
+        a stream's replay."""
         query = select(EventRow).where(EventRow.pk > after_pk)
+        if until is not None:
+            query = query.where(EventRow.pk <= until)
         if session_id is not None:
             query = query.where(EventRow.session_id == session_id)
         else:

@@ -17,13 +17,14 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from codeyard.errors import ConflictError
+from codeyard.storage.notify import Listener
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -48,6 +49,7 @@ class Database:
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._batch_engine: Engine | None = None
         self._snapshot_engine: Engine | None = None
+        self._listener: Listener | None = None
         self.commit_listeners: list[Callable[[], None]] = []
         """Called on the event loop after each write transaction of this process commits (the event feed's
         wake-up); they must be cheap and must not raise."""
@@ -151,11 +153,26 @@ class Database:
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
 
+    def listener(self) -> Listener | None:
+        """This process's PostgreSQL LISTEN connection (opened by its first subscriber); ``None`` on SQLite."""
+        if self.is_sqlite:
+            return None
+        if self._listener is None:
+            self._listener = Listener(self.url)
+        return self._listener
+
+    def sqlite_path(self) -> str | None:
+        """The SQLite database file, ``None`` on PostgreSQL (or for an in-memory database)."""
+        database = make_url(self.url).database if self.is_sqlite else None
+        return database if database and database != ":memory:" else None
+
     async def ping(self) -> None:
         async with self.read() as session:
             await session.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
         for engine in (self._batch_engine, self._snapshot_engine):
             if engine is not None:
                 engine.dispose()

@@ -1,7 +1,9 @@
 """The deliverer: fans new outbox messages out to webhooks and sends due deliveries, each in its own task.
 
 It wakes every ``poll`` seconds (or at once when ``wake()`` is called in this process), so a message written by
-another process is seen within one poll. A crash loses nothing: messages stay in the outbox until fanned out,
+another process is seen within one poll. On PostgreSQL it also wakes at once for a message written by any process:
+the outbox's insert trigger NOTIFYs ``codeyard_webhooks`` at commit, and the process's LISTEN connection
+(``storage.notify``) calls it. A crash loses nothing: messages stay in the outbox until fanned out,
 and a claimed delivery whose deliverer died is taken over when its lease ends.
 """
 
@@ -66,6 +68,16 @@ class Deliverer:
             loop.call_soon_threadsafe(self._written)
 
         self._unsubscribe = outbox.on_commit(written)
+        listener = self.webhooks.db.listener()
+        if listener is not None:  # PostgreSQL: messages written by other processes (and once after each connect)
+            local = self._unsubscribe
+            remote = listener.subscribe(outbox.NOTIFY_CHANNEL, self._written)
+
+            def unsubscribe() -> None:
+                local()
+                remote()
+
+            self._unsubscribe = unsubscribe
         self._loop = asyncio.create_task(self._run(), name="webhook-deliverer")
 
     async def stop(self) -> None:

@@ -2,7 +2,9 @@
 
 Each event is ``id: <event_id>``, ``event: <event_type>``, ``data: <the event as GET …/events renders it>``.
 A stream first replays from the table what came after ``Last-Event-ID`` (header, or ``?last_event_id=``),
-then follows the process's event feed, skipping what the replay already sent: no gap, no duplicate. A session
+then follows the process's event feed, skipping what the replay already sent: no gap, no duplicate. The replay
+stops where the feed has settled (on PostgreSQL an event can become visible after a later one; the feed puts
+them back in order). A session
 stream ends after a final status (``exit``, ``error``, ``suspended``); a client that falls too far behind is
 cut and resumes by replay. ``Last-Event-ID: 0`` means "before the first event". Framing, heartbeats and send
 timeouts are sse-starlette's.
@@ -64,7 +66,9 @@ async def stream_org(
     A new stream opens with an ``id:``-only message naming the org's newest event (``0`` when there is none), so a
     client cut before its first event still has a ``Last-Event-ID`` to resume from."""
     resume = last_event_header or last_event_id
-    cursor, event_id = await state.services.sessions.stream_cursor(org, None, resume)
+    cursor, event_id = await state.services.sessions.stream_cursor(
+        org, None, resume, until=state.services.event_feed.settled
+    )
     return _response(state, _events(state, org, None, cursor, start_id=None if resume else event_id))
 
 
@@ -90,15 +94,19 @@ async def _events(
     state: AppState, org: str, session_id: str | None, cursor: int, start_id: str | None = None
 ) -> AsyncIterator[ServerSentEvent]:
     sessions = state.services.sessions
-    async with state.services.event_feed.subscribe(org, session_id) as subscription:
+    feed = state.services.event_feed
+    async with feed.subscribe(org, session_id) as subscription:
         if start_id is not None:  # once subscribed: a client that sees it misses nothing written afterwards
             yield ServerSentEvent(id=start_id)
         last = cursor
 
-        async def replay() -> AsyncIterator[EventRow]:
+        async def replay(*, settled: bool = True) -> AsyncIterator[EventRow]:
+            """From the table; up to where the feed has settled, except after the session's end (nothing of it is
+            in flight any more)."""
             nonlocal last
             while True:
-                rows = await sessions.events_after(org, session_id, last, REPLAY_PAGE)
+                until = feed.settled if settled else None
+                rows = await sessions.events_after(org, session_id, last, REPLAY_PAGE, until=until)
                 for row in rows:
                     last = row.pk
                     yield row
@@ -108,7 +116,7 @@ async def _events(
         async for row in replay():
             yield _sse(row)
         if session_id is not None and (await sessions.status_of(session_id))[0] in FINAL_STATUSES:
-            async for row in replay():  # whatever was written while the status was read
+            async for row in replay(settled=False):  # whatever was written while the status was read
                 yield _sse(row)
             return
         while True:
@@ -124,6 +132,6 @@ async def _events(
                 yield _sse(row)
                 ending = ending or (session_id is not None and _is_final(row))
             if ending:
-                async for row in replay():  # the rest of the final transaction, if the feed split it
+                async for row in replay(settled=False):  # the rest of the final transaction, if the feed split it
                     yield _sse(row)
                 return
