@@ -164,8 +164,26 @@ class LiveServer:
 def start_server(
     data_dir: Path, env_overrides: dict[str, str] | None = None, port: int | None = None, args: Sequence[str] = ()
 ) -> LiveServer:
-    """Start ``python -m codeyard serve [args]`` and wait until it answers ``/healthz``."""
-    port = port or free_port()
+    """Start ``python -m codeyard serve [args]`` and wait until it answers ``/healthz``.
+
+    Without ``port``, a free one is picked; if another process (a parallel test worker) takes it before the
+    server binds it, the server says so and exits at once, and it is started again on another free port."""
+    if port is not None:
+        return _start_server(data_dir, env_overrides, port, args)
+    for attempt in range(4):
+        try:
+            return _start_server(data_dir, env_overrides, free_port(), args)
+        except PortTaken:
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    """The port chosen for ``codeyard serve`` was taken by another process before the server bound it."""
+
+
+def _start_server(data_dir: Path, env_overrides: dict[str, str] | None, port: int, args: Sequence[str]) -> LiveServer:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEYARD_", "DEVIN_"))}
     env |= {
         "CODEYARD_DATA_DIR": str(data_dir),
@@ -193,6 +211,8 @@ def start_server(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            if f"port {port} on 127.0.0.1 is already in use" in log_path.read_text(errors="replace"):
+                raise PortTaken(f"codeyard serve found port {port} taken:\n{log_path.read_text()}")
             raise RuntimeError(f"codeyard serve exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
