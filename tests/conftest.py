@@ -131,6 +131,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SERVER_START_LIMIT_S = 240
+"""How long ``start_server`` waits for ``/healthz``. It returns as soon as the server answers (a second or two on
+an idle machine); the limit only bounds a broken start. Generous, because on two shared cores with parallel
+workers an import-and-migrate start was seen to take 40 s."""
+HEALTHZ_TIMEOUT_S = 15
+"""One ``/healthz`` request's timeout: the first answer of a just-started server on a loaded machine took 2.6 s,
+and with a 1 s timeout such a server never counted as started."""
+
+
 @dataclass
 class LiveServer:
     """A real ``codeyard serve`` process on loopback."""
@@ -208,14 +217,14 @@ def _start_server(data_dir: Path, env_overrides: dict[str, str] | None, port: in
     )
     out.close()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + SERVER_START_LIMIT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             if f"port {port} on 127.0.0.1 is already in use" in log_path.read_text(errors="replace"):
                 raise PortTaken(f"codeyard serve found port {port} taken:\n{log_path.read_text()}")
             raise RuntimeError(f"codeyard serve exited with {process.returncode}:\n{log_path.read_text()}")
         try:
-            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx2.get(f"{url}/healthz", timeout=HEALTHZ_TIMEOUT_S).status_code == 200:
                 break
         except httpx2.TransportError:
             pass
