@@ -27,6 +27,13 @@ from tests import databases
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """On PostgreSQL, stop at once, with the reason, when no server answers: here, in the main process before any
+    xdist worker starts (a worker stopping the run from a fixture is an xdist internal error, not a message)."""
+    if databases.ON_POSTGRES and (problem := databases.postgres_problem()):
+        pytest.exit(f"CODEYARD_TEST_DATABASE=postgres, but {problem}", returncode=3)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Files that have a test marked ``slow`` run first. On parallel workers (``--dist loadfile``, one file per
     worker at a time, handed out in this order) the longest files then start early instead of making the tail
