@@ -27,6 +27,21 @@ from tests import databases
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """On PostgreSQL, stop at once, with the reason, when no server answers: here, in the main process before any
+    xdist worker starts (a worker stopping the run from a fixture is an xdist internal error, not a message)."""
+    if databases.ON_POSTGRES and (problem := databases.postgres_problem()):
+        pytest.exit(f"CODEYARD_TEST_DATABASE=postgres, but {problem}", returncode=3)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files that have a test marked ``slow`` run first. On parallel workers (``--dist loadfile``, one file per
+    worker at a time, handed out in this order) the longest files then start early instead of making the tail
+    of the run. A stable sort: every file stays in one piece and in its order."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.fixture(autouse=True)
 def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's codeyard, Devin or model settings."""
@@ -131,6 +146,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SERVER_START_LIMIT_S = 240
+"""How long ``start_server`` waits for ``/healthz``. It returns as soon as the server answers (a second or two on
+an idle machine); the limit only bounds a broken start. Generous, because on two shared cores with parallel
+workers an import-and-migrate start was seen to take 40 s."""
+HEALTHZ_TIMEOUT_S = 15
+"""One ``/healthz`` request's timeout: the first answer of a just-started server on a loaded machine took 2.6 s,
+and with a 1 s timeout such a server never counted as started."""
+
+
 @dataclass
 class LiveServer:
     """A real ``codeyard serve`` process on loopback."""
@@ -164,8 +188,26 @@ class LiveServer:
 def start_server(
     data_dir: Path, env_overrides: dict[str, str] | None = None, port: int | None = None, args: Sequence[str] = ()
 ) -> LiveServer:
-    """Start ``python -m codeyard serve [args]`` and wait until it answers ``/healthz``."""
-    port = port or free_port()
+    """Start ``python -m codeyard serve [args]`` and wait until it answers ``/healthz``.
+
+    Without ``port``, a free one is picked; if another process (a parallel test worker) takes it before the
+    server binds it, the server says so and exits at once, and it is started again on another free port."""
+    if port is not None:
+        return _start_server(data_dir, env_overrides, port, args)
+    for attempt in range(4):
+        try:
+            return _start_server(data_dir, env_overrides, free_port(), args)
+        except PortTaken:
+            if attempt == 3:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(RuntimeError):
+    """The port chosen for ``codeyard serve`` was taken by another process before the server bound it."""
+
+
+def _start_server(data_dir: Path, env_overrides: dict[str, str] | None, port: int, args: Sequence[str]) -> LiveServer:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CODEYARD_", "DEVIN_"))}
     env |= {
         "CODEYARD_DATA_DIR": str(data_dir),
@@ -190,12 +232,14 @@ def start_server(
     )
     out.close()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + SERVER_START_LIMIT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
+            if f"port {port} on 127.0.0.1 is already in use" in log_path.read_text(errors="replace"):
+                raise PortTaken(f"codeyard serve found port {port} taken:\n{log_path.read_text()}")
             raise RuntimeError(f"codeyard serve exited with {process.returncode}:\n{log_path.read_text()}")
         try:
-            if httpx2.get(f"{url}/healthz", timeout=1).status_code == 200:
+            if httpx2.get(f"{url}/healthz", timeout=HEALTHZ_TIMEOUT_S).status_code == 200:
                 break
         except httpx2.TransportError:
             pass

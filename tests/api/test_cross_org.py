@@ -9,8 +9,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from codeyard.api.openapi import document
 from tests.conftest import ApiEnv
+
+pytestmark = pytest.mark.slow  # every org-scoped operation: among the longest files
 
 METHODS = ("get", "post", "put", "patch", "delete")
 

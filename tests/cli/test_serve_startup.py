@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx2
 import pytest
 
-from tests.conftest import REPO, free_port, start_server, stop_server
+from tests.conftest import REPO, SERVER_START_LIMIT_S, free_port, start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ def serve(data_dir: Path, port: int, **env: str) -> subprocess.CompletedProcess[
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("CODEYARD_", "DEVIN_"))}
     environ |= {"CODEYARD_SECRET_KEY": "k", "PYTHONPATH": str(REPO / "src"), **env}
     argv = [sys.executable, "-m", "codeyard", "serve", "--data-dir", str(data_dir), "--port", str(port)]
-    return subprocess.run(argv, env=environ, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(argv, env=environ, capture_output=True, text=True, timeout=SERVER_START_LIMIT_S, check=False)
 
 
 def lines(text: str) -> list[str]:

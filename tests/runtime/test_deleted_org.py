@@ -1,6 +1,7 @@
 """A deleted organization runs nothing any more: its running session stops (its command is killed), its queued
 session never starts, and its schedules are gone, on a real server with the scripted model."""
 
+import secrets
 import time
 from collections.abc import Iterator
 
@@ -12,6 +13,10 @@ from tests.conftest import LiveServer, start_server, stop_server
 from tests.databases import query
 from tests.fakes.model_server import FakeModelServer, Step
 from tests.runtime.conftest import runtime_env
+
+SLEEP = f"427.{secrets.randbelow(10**6):06d}"
+"""The long command's ``sleep`` argument, unique to this run: the host's process table is searched for it,
+and parallel test runs (other workers, other checkouts) must not find each other's."""
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +30,7 @@ def one_slot(tmp_path_factory: pytest.TempPathFactory, model_server: FakeModelSe
 
 
 def sleepers() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["cmdline"]) if (p.info.get("cmdline") or [])[:2] == ["sleep", "427"]]
+    return [p for p in psutil.process_iter(["cmdline"]) if (p.info.get("cmdline") or [])[:2] == ["sleep", SLEEP]]
 
 
 def until(predicate: object, timeout: float = 30) -> None:
@@ -37,7 +42,9 @@ def until(predicate: object, timeout: float = 30) -> None:
 
 
 def test_a_deleted_org_stops_its_sessions_and_schedules(one_slot: LiveServer, model_server: FakeModelServer) -> None:
-    model_server.add_script("TASK-ORG-GONE", [Step.tool("run_command", {"command": "sleep 427 & sleep 427; wait"})])
+    model_server.add_script(
+        "TASK-ORG-GONE", [Step.tool("run_command", {"command": f"sleep {SLEEP} & sleep {SLEEP}; wait"})]
+    )
     org = httpx2.Client(
         base_url=f"{one_slot.url}/v3/organizations", headers={"Authorization": f"Bearer {one_slot.org_key}"}
     )

@@ -1,5 +1,6 @@
 """What a session's agent is given and what it leaves behind: playbook, notes, files, secrets, structured output."""
 
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,10 @@ from codeyard.sdk import Client
 from tests.conftest import LiveServer
 from tests.fakes.model_server import FakeModelServer, Step
 from tests.runtime.conftest import settled, wait_for
+
+SLEEP = f"331.{secrets.randbelow(10**6):06d}"
+"""The long command's ``sleep`` argument, unique to this run: the host's process table is searched for it,
+and parallel test runs (other workers, other checkouts) must not find each other's."""
 
 
 def conversation(model: FakeModelServer, match: str) -> list[dict[str, Any]]:
@@ -107,7 +112,7 @@ def test_structured_output_is_validated_then_stored(client: Client, model_server
 
 
 def test_archive_stops_a_running_session(client: Client, model_server: FakeModelServer) -> None:
-    model_server.add_script("TASK-ARCHIVE", [Step.tool("run_command", {"command": "sleep 331"})])
+    model_server.add_script("TASK-ARCHIVE", [Step.tool("run_command", {"command": f"sleep {SLEEP}"})])
     session = client.sessions.create(prompt="TASK-ARCHIVE wait")
     assert _eventually(lambda: bool(_sleepers())), "the command never started"
     archived = client.sessions.archive(session.session_id)
@@ -117,7 +122,7 @@ def test_archive_stops_a_running_session(client: Client, model_server: FakeModel
 
 
 def _sleepers() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["cmdline"]) if (p.info.get("cmdline") or [])[:2] == ["sleep", "331"]]
+    return [p for p in psutil.process_iter(["cmdline"]) if (p.info.get("cmdline") or [])[:2] == ["sleep", SLEEP]]
 
 
 def _eventually(check: Callable[[], bool], timeout: float = 20) -> bool:

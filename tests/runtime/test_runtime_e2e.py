@@ -2,6 +2,7 @@
 a real sandbox."""
 
 import json
+import secrets
 import time
 from pathlib import Path
 
@@ -13,6 +14,10 @@ from codeyard.sdk import Client, ConflictError
 from tests.conftest import LiveServer
 from tests.fakes.model_server import FakeModelServer, Step
 from tests.runtime.conftest import settled, wait_for
+
+SLEEP = f"313.{secrets.randbelow(10**6):06d}"
+"""The long command's ``sleep`` argument, unique to this run: the host's process table is searched for it,
+and parallel test runs (other workers, other checkouts) must not find each other's."""
 
 
 def tool_results(model: FakeModelServer, match: str) -> list[str]:
@@ -96,7 +101,9 @@ def test_a_finished_session_reopens_on_a_message(client: Client, model_server: F
 
 
 def test_terminate_kills_a_long_command(client: Client, model_server: FakeModelServer) -> None:
-    model_server.add_script("TASK-SLEEP", [Step.tool("run_command", {"command": "sleep 313 & sleep 313; wait"})])
+    model_server.add_script(
+        "TASK-SLEEP", [Step.tool("run_command", {"command": f"sleep {SLEEP} & sleep {SLEEP}; wait"})]
+    )
     session = client.sessions.create(prompt="TASK-SLEEP: wait a long time")
     wait_for(client, session.session_id, lambda s: s.status == "running")
     deadline = time.monotonic() + 20
@@ -121,7 +128,7 @@ def _sleepers() -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = proc.info.get("cmdline") or []
-        if cmdline[:2] == ["sleep", "313"]:
+        if cmdline[:2] == ["sleep", SLEEP]:
             found.append(proc)
     return found
 

@@ -1,6 +1,7 @@
 """Session runs that need a server of their own: a crash and restart, the Anthropic provider, no model."""
 
 import os
+import secrets
 import signal
 import time
 from pathlib import Path
@@ -14,6 +15,10 @@ from tests.conftest import start_server, stop_server
 from tests.fakes.model_server import FakeModelServer, Step
 from tests.runtime.conftest import runtime_env, settled, wait_for
 
+SLEEP = f"317.{secrets.randbelow(10**6):06d}"
+"""The long command's ``sleep`` argument, unique to this run: the host's process table is searched for it,
+and parallel test runs (other workers, other checkouts) must not find each other's."""
+
 
 @pytest.mark.skipif(not bwrap_available(), reason="bubblewrap cannot start here: commands outlive a killed server")
 def test_kill_9_during_a_session_then_restart_resumes_it(tmp_path: Path, model_server: FakeModelServer) -> None:
@@ -21,7 +26,7 @@ def test_kill_9_during_a_session_then_restart_resumes_it(tmp_path: Path, model_s
         "TASK-CRASH",
         [
             Step.tool("message_user", {"message": "Starting the long step."}),
-            Step.tool("run_command", {"command": "sleep 317"}),
+            Step.tool("run_command", {"command": f"sleep {SLEEP}"}),
             Step.text("Finished after the restart."),
         ],
     )
@@ -58,7 +63,9 @@ def test_kill_9_during_a_session_then_restart_resumes_it(tmp_path: Path, model_s
             lost = next(e for e in events if e.event_type == "runner_lost")
             assert lost.summary == f"the server restarted; resumed at step {lost.details['resumed_at_step']}"
             interrupted = next(e for e in events if e.event_type == "tool_interrupted")
-            assert interrupted.details["command"] == "sleep 317" and "sleep 317" in (interrupted.summary or "")
+            assert interrupted.details["command"] == f"sleep {SLEEP}" and f"sleep {SLEEP}" in (
+                interrupted.summary or ""
+            )
     finally:
         stop_server(restarted)
     # the model saw each step once, and the interrupted command's result says what happened
@@ -73,7 +80,7 @@ def test_kill_9_during_a_session_then_restart_resumes_it(tmp_path: Path, model_s
 
 
 def _sleepers() -> list[psutil.Process]:
-    return [p for p in psutil.process_iter(["cmdline"]) if (p.info.get("cmdline") or [])[:2] == ["sleep", "317"]]
+    return [p for p in psutil.process_iter(["cmdline"]) if (p.info.get("cmdline") or [])[:2] == ["sleep", SLEEP]]
 
 
 def test_a_session_on_the_anthropic_provider(tmp_path: Path, model_server: FakeModelServer) -> None:

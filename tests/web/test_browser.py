@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import pytest
 
 from tests.conftest import LiveServer
 from tests.fakes.model_server import FakeModelServer, Step
@@ -20,6 +21,8 @@ from tests.web.conftest import skip_without_chromium
 skip_without_chromium()
 
 from playwright.sync_api import expect  # noqa: E402
+
+pytestmark = pytest.mark.slow  # a live server, Chromium and live steps: among the longest files
 
 PHONE = {"width": 390, "height": 844}
 
