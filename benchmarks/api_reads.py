@@ -1,6 +1,7 @@
 """API read throughput and latency against a bare Starlette endpoint (run by hand, not by pytest).
 
     .venv/bin/python -m benchmarks.api_reads [--seconds 8] [--requests 4000] [--baseline-src OTHER/src]
+        [--database-url postgresql+psycopg://codeyard:codeyard@127.0.0.1:5432/codeyard]
 
 Starts ``codeyard serve`` (runner and scheduler off, access log off, a rate limit no run can reach) and a bare
 Starlette JSON endpoint under uvicorn configured the same way (one worker, same host, httptools and uvloop, no access
@@ -8,19 +9,28 @@ log), creates a session with some messages,
 then measures GET session, GET messages and the bare endpoint at 1, 16 and 64 concurrent clients. Each cell
 stops after ``--requests`` requests or ``--seconds`` seconds, whichever comes first; loopback only. Prints a
 markdown table whose ratios compare each codeyard read with the bare endpoint at the same concurrency.
+
+``--database-url`` also starts a ``codeyard serve`` on PostgreSQL, measured in the same run beside the one on
+SQLite: a fresh database is created on that server for the run (the URL's role must be allowed to create
+databases; the URL's own database is only connected to) and dropped afterwards.
 """
 
 import argparse
 import asyncio
+import contextlib
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
+import psycopg
+from sqlalchemy.engine import make_url
 
 from benchmarks._runtime import machine, pct
 from tests.conftest import LiveServer, free_port, start_server, stop_server
@@ -169,25 +179,45 @@ def read_targets(server: LiveServer, label: str) -> list[tuple[str, str, dict[st
     return [(f"GET session{label}", base, auth), (f"GET messages ({MESSAGES}){label}", f"{base}/messages", auth)]
 
 
+@contextlib.contextmanager
+def fresh_postgres(url: str | None) -> Iterator[str | None]:
+    """A new, empty database on the server of ``url`` for this run (its URL), dropped afterwards."""
+    if url is None:
+        yield None
+        return
+    parsed = make_url(url)
+    name = f"codeyard_bench_{secrets.token_hex(4)}"
+    admin = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield parsed.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 async def run(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        servers = [start_server(Path(tmp) / "data", SERVER_ENV)]
+    with tempfile.TemporaryDirectory() as tmp, fresh_postgres(args.database_url) as postgres_url:
+        servers = [(start_server(Path(tmp) / "data", SERVER_ENV), "")]
+        if postgres_url is not None:  # the same server on PostgreSQL, beside the one on SQLite
+            env = {**SERVER_ENV, "CODEYARD_DATABASE_URL": postgres_url}
+            servers.append((start_server(Path(tmp) / "postgres", env), " (PostgreSQL)"))
         if args.baseline_src:  # another source tree (e.g. the previous commit) measured in the same run
             env = {**SERVER_ENV, "PYTHONPATH": str(Path(args.baseline_src).resolve())}
-            servers.append(start_server(Path(tmp) / "baseline", env))
+            servers.append((start_server(Path(tmp) / "baseline", env), " (baseline)"))
         bare, bare_url = start_bare()
         try:
             targets: list[tuple[str, str, dict[str, str]]] = [("bare endpoint", f"{bare_url}/bare", {})]
-            targets += read_targets(servers[0], "")
-            if len(servers) > 1:
-                targets += read_targets(servers[1], " (baseline)")
+            for server, label in servers:
+                targets += read_targets(server, label)
             cells = [
                 await measure(name, url, headers, n, args.requests, args.seconds)
                 for n in CONCURRENCY
                 for name, url, headers in targets
             ]
         finally:
-            for server in servers:
+            for server, _ in servers:
                 stop_server(server)
             bare.terminate()
             bare.wait(timeout=15)
@@ -202,6 +232,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="longest a cell runs")
     parser.add_argument("--requests", type=int, default=4000, help="most requests a cell sends")
     parser.add_argument("--baseline-src", help="a src/ directory of another version to measure in the same run")
+    parser.add_argument(
+        "--database-url",
+        help="also measure codeyard on this PostgreSQL server (postgresql+psycopg://…), in a database made for the run",
+    )
     parser.add_argument("--bare-port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_port:

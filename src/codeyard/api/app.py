@@ -13,6 +13,7 @@ from codeyard.api import docs, errors
 from codeyard.api.aliases import BetaAliasMiddleware
 from codeyard.api.body_limit import BodyLimitMiddleware
 from codeyard.api.deps import org_in_path
+from codeyard.api.hot_reads import HotReadsMiddleware
 from codeyard.api.nul_guard import NulGuardMiddleware
 from codeyard.api.problem_docs import add_problem_responses
 from codeyard.api.ratelimit import RateLimiter
@@ -75,8 +76,12 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(settings: Settings, services: Services, *, background: Sequence[Background] = ()) -> FastAPI:
-    """The API over ready services; ``background`` parts start and stop with the application."""
+def create_app(
+    settings: Settings, services: Services, *, background: Sequence[Background] = (), hot_reads: bool = True
+) -> FastAPI:
+    """The API over ready services; ``background`` parts start and stop with the application.
+
+    ``hot_reads=False`` leaves the two hottest reads to the routes (``api.hot_reads``): the tests compare both."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -102,6 +107,8 @@ def create_app(settings: Settings, services: Services, *, background: Sequence[B
     )
     app.state.codeyard = AppState(settings, services, RateLimiter(settings.rate_limit, settings.auth_failure_limit))
     errors.install(app)
+    if hot_reads:  # innermost: every guard and the request id apply to the hot reads too
+        app.add_middleware(HotReadsMiddleware, state=app.state.codeyard)
     app.add_middleware(NulGuardMiddleware)  # inside the body limit: it reads only bodies under the cap
     app.add_middleware(SurrogateGuardMiddleware)  # innermost of the three: it reads bodies BodyLimit has capped
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, upload_limit=settings.attachment_max_bytes)

@@ -90,22 +90,27 @@ def validation_problem(loc: list[str | int], msg: str, kind: str = "value_error"
     return JSONResponse(body, status_code=422)
 
 
+def error_response(request: Request, exc: errors.CodeyardError) -> JSONResponse:
+    """The answer to one of our errors (the application's handler, and the hot reads' own)."""
+    if isinstance(exc, errors.FieldError):
+        return validation_problem([exc.location, exc.field], exc.detail)
+    headers = None
+    if isinstance(exc, errors.RateLimitedError):
+        headers = {
+            "Retry-After": str(exc.retry_after),
+            "X-RateLimit-Limit": str(exc.limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(exc.reset),
+        }
+    elif isinstance(exc, errors.AuthenticationError):
+        headers = {"WWW-Authenticate": "Bearer"}
+    return problem(status_of(exc), exc.detail, request.url.path, headers)
+
+
 def install(app: FastAPI) -> None:
     async def on_codeyard_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, errors.CodeyardError)
-        if isinstance(exc, errors.FieldError):
-            return validation_problem([exc.location, exc.field], exc.detail)
-        headers = None
-        if isinstance(exc, errors.RateLimitedError):
-            headers = {
-                "Retry-After": str(exc.retry_after),
-                "X-RateLimit-Limit": str(exc.limit),
-                "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(exc.reset),
-            }
-        elif isinstance(exc, errors.AuthenticationError):
-            headers = {"WWW-Authenticate": "Bearer"}
-        return problem(status_of(exc), exc.detail, request.url.path, headers)
+        return error_response(request, exc)
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

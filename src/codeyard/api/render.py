@@ -11,10 +11,11 @@ from codeyard.api.schemas.sessions import (
     SessionResponse,
 )
 from codeyard.services.attachments import Attachments
-from codeyard.storage.tables import AgentSessionRow, Attachment, EventRow, MessageRow
+from codeyard.services.sessions import MessageView, SessionView
+from codeyard.storage.tables import Attachment, EventRow
 
 
-def session(row: AgentSessionRow, public_url: str, queue_position: int | None = None) -> SessionResponse:
+def session(row: SessionView, public_url: str, queue_position: int | None = None) -> SessionResponse:
     return SessionResponse(
         session_id=row.id,
         url=f"{public_url}/sessions/{row.id.removeprefix('devin-')}",
@@ -47,7 +48,7 @@ def session(row: AgentSessionRow, public_url: str, queue_position: int | None = 
     )
 
 
-def message(row: MessageRow) -> MessageResponse:
+def message(row: MessageView) -> MessageResponse:
     return MessageResponse(
         event_id=row.id,
         source=row.source,

@@ -7,10 +7,11 @@ Status changes go through ``codeyard.domain.lifecycle``; the runner drives the o
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import structlog
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -68,6 +69,75 @@ class NewSession:
     origin: str = "api"
     schedule_id: str | None = None
     user_id: str | None = None
+
+
+class SessionView(Protocol):
+    """What a session read shows (``AgentSessionRow`` has it, and so has the row of ``_VIEW``): the hot reads
+    select these columns only, as plain rows, not the ORM entity with its prompt and recorded request."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def org_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def status_detail(self) -> str | None: ...
+    @property
+    def is_archived(self) -> bool: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def tags(self) -> list[Any]: ...
+    @property
+    def playbook_id(self) -> str | None: ...
+    @property
+    def max_acu_limit(self) -> float | None: ...
+    @property
+    def repos(self) -> list[Any]: ...
+    @property
+    def structured_output(self) -> Any | None: ...
+    @property
+    def user_id(self) -> str | None: ...
+    @property
+    def service_user_id(self) -> str | None: ...
+    @property
+    def parent_session_id(self) -> str | None: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def subcategory(self) -> str | None: ...
+    @property
+    def schedule_id(self) -> str | None: ...
+    @property
+    def pull_requests(self) -> list[Any]: ...
+    @property
+    def acus_consumed(self) -> float: ...
+    @property
+    def claimed_by(self) -> str | None: ...
+    @property
+    def error_message(self) -> str | None: ...
+    @property
+    def created_at(self) -> float: ...
+    @property
+    def updated_at(self) -> float: ...
+
+
+class MessageView(Protocol):
+    """A message as the reads show it (``MessageRow``, or a plain row of the ``messages`` table)."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def created_at(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -279,17 +349,22 @@ class Sessions:
     async def get(self, org_id: str, session_id: str) -> AgentSessionRow:
         return await self.db.read_batch(lambda s: _find(s, org_id, session_id))
 
-    async def get_with_position(self, org_id: str, session_id: str) -> tuple[AgentSessionRow, int | None]:
+    async def get_with_position(self, org_id: str, session_id: str) -> tuple[SessionView, int | None]:
         """A session and, while it waits for a runner, its 1-based place in the queue, in one read."""
+        normalized = normalize_session_id(session_id)
 
-        def read(s: Session) -> tuple[AgentSessionRow, int | None]:
-            row = _find(s, org_id, session_id)
+        def read(conn: Connection) -> tuple[SessionView, int | None]:
+            row = None
+            if normalized is not None:
+                row = conn.execute(_VIEW, {"id": normalized, "org_id": org_id}).one_or_none()
+            if row is None:
+                raise NotFoundError(f"session {session_id[:80]} not found")
             if row.status not in RUNNABLE or row.claimed_by is not None:
                 return row, None
-            order = _queue_order(s)
+            order = _queue_order(conn)
             return row, order.index(row.id) + 1 if row.id in order else None
 
-        return await self.db.read_batch(read)
+        return await self.db.read_rows(read)
 
     async def _load(self, s: AsyncSession, org_id: str | None, session_id: str) -> AgentSessionRow:
         """The session inside a write transaction, its row locked until the commit (PostgreSQL; SQLite has one
@@ -372,8 +447,25 @@ class Sessions:
         return {sid: i + 1 for i, sid in enumerate(waiting) if sid in wanted}
 
     # -- messages --------------------------------------------------------------------------------------
-    async def messages(self, org_id: str, session_id: str, *, after: str | None, first: int) -> Page[MessageRow]:
-        return await self._oldest_first(org_id, session_id, MessageRow, [], after, first)
+    async def messages(self, org_id: str, session_id: str, *, after: str | None, first: int) -> Page[MessageView]:
+        """A page of a session's messages, oldest first, in one snapshot of plain rows (a hot read)."""
+        cursor = decode_cursor(after)
+        normalized = normalize_session_id(session_id)
+
+        def read(conn: Connection) -> tuple[int, list[MessageView]]:
+            found = None
+            if normalized is not None:
+                found = conn.execute(_ID, {"id": normalized, "org_id": org_id}).scalar_one_or_none()
+            if found is None:
+                raise NotFoundError(f"session {session_id[:80]} not found")
+            total = conn.execute(_MESSAGE_COUNT, {"session_id": found}).scalar_one()
+            page = {"session_id": found, "after": -1 if cursor is None else cursor, "limit": first + 1}
+            return total, list(conn.execute(_MESSAGES, page).all())
+
+        total, items = await self.db.read_rows(read)
+        has_next = len(items) > first
+        items = items[:first]
+        return Page(items, encode_cursor(items[-1].pk) if has_next else None, has_next, total)
 
     async def _oldest_first(
         self,
@@ -384,7 +476,7 @@ class Sessions:
         after: str | None,
         first: int,
     ) -> Page[Row]:
-        """A page of a session's messages or events, oldest first, in one snapshot."""
+        """A page of a session's events, oldest first, in one snapshot."""
         cursor = decode_cursor(after)
 
         def read(s: Session) -> tuple[int | None, list[Row]]:
@@ -637,15 +729,27 @@ class Sessions:
             s.add(SessionLabel(session_id=row.id, kind="repo", value=repo))
 
 
-def _queue_order(s: Session) -> list[str]:
-    """Every waiting session in the order the runner serves them (round-robin across organizations)."""
-    t = AgentSessionRow
-    waiting = s.execute(
-        select(t.id, t.org_id)
-        .where(t.status.in_([st.value for st in RUNNABLE]), t.claimed_by.is_(None), t.is_archived.is_(False))
-        .order_by(t.pk)
+_WAITING = (
+    select(AgentSessionRow.id, AgentSessionRow.org_id)
+    .where(
+        AgentSessionRow.status.in_(sorted(st.value for st in RUNNABLE)),
+        AgentSessionRow.claimed_by.is_(None),
+        AgentSessionRow.is_archived.is_(False),
     )
-    running = s.execute(select(t.org_id, func.count().label("n")).where(t.claimed_by.is_not(None)).group_by(t.org_id))
+    .order_by(AgentSessionRow.pk)
+)
+_RUNNING = (
+    select(AgentSessionRow.org_id, func.count().label("n"))
+    .where(AgentSessionRow.claimed_by.is_not(None))
+    .group_by(AgentSessionRow.org_id)
+)
+"""Built once: building a statement costs more than running it on a small queue (a hot read asks for both)."""
+
+
+def _queue_order(s: Session | Connection) -> list[str]:
+    """Every waiting session in the order the runner serves them (round-robin across organizations)."""
+    waiting = s.execute(_WAITING)
+    running = s.execute(_RUNNING)
     return fair_order([(r.id, r.org_id) for r in waiting], {r.org_id: int(r.n) for r in running})
 
 
@@ -656,6 +760,28 @@ def _lookup(org_id: str | None, session_id: str) -> Select[AgentSessionRow] | No
         return None
     query = select(AgentSessionRow).where(AgentSessionRow.id == normalized)
     return query if org_id is None else query.where(AgentSessionRow.org_id == org_id)
+
+
+_T = AgentSessionRow
+_VIEW_COLUMNS = (
+    _T.id, _T.org_id, _T.status, _T.status_detail, _T.is_archived, _T.title, _T.tags, _T.playbook_id,
+    _T.max_acu_limit, _T.repos, _T.structured_output, _T.user_id, _T.service_user_id, _T.parent_session_id,
+    _T.origin, _T.category, _T.subcategory, _T.schedule_id, _T.pull_requests, _T.acus_consumed, _T.claimed_by,
+    _T.error_message, _T.created_at, _T.updated_at,
+)  # fmt: skip
+"""The columns of ``SessionView``: a session read selects nothing else (not the prompt, the request, secrets)."""
+
+
+_VIEW = select(*_VIEW_COLUMNS).where(_T.id == bindparam("id"), _T.org_id == bindparam("org_id"))
+_ID = select(_T.id).where(_T.id == bindparam("id"), _T.org_id == bindparam("org_id"))
+_MESSAGE_COUNT = select(func.count()).where(MessageRow.session_id == bindparam("session_id"))
+_MESSAGES = (
+    select(MessageRow.pk, MessageRow.id, MessageRow.source, MessageRow.message, MessageRow.created_at)
+    .where(MessageRow.session_id == bindparam("session_id"), MessageRow.pk > bindparam("after"))
+    .order_by(MessageRow.pk)
+    .limit(bindparam("limit"))
+)
+"""The hot reads' statements, built once with parameters."""
 
 
 def _find(s: Session, org_id: str | None, session_id: str) -> AgentSessionRow:

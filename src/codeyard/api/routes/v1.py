@@ -43,8 +43,8 @@ from codeyard.services.pagination import MAX_PAGE, Page
 from codeyard.services.playbooks import PlaybookSpec
 from codeyard.services.principal import Permission, Principal
 from codeyard.services.secrets import SecretSpec, check_value
-from codeyard.services.sessions import SessionFilters
-from codeyard.storage.tables import AgentSessionRow, MessageRow, Playbook, Secret
+from codeyard.services.sessions import MessageView, SessionFilters
+from codeyard.storage.tables import AgentSessionRow, Playbook, Secret
 
 router = APIRouter(prefix="/v1", tags=["v1"])
 T = TypeVar("T")
@@ -108,7 +108,7 @@ def v1_session(row: AgentSessionRow, public_url: str) -> dict[str, Any]:
     }
 
 
-def v1_message(row: MessageRow, first_id: str | None) -> V1Message:
+def v1_message(row: MessageView, first_id: str | None) -> V1Message:
     kind = "devin_message" if row.source == "devin" else "user_message"
     if row.id == first_id:
         kind = "initial_user_message"
@@ -191,7 +191,7 @@ async def _detail(org: str, session_id: str, state: StateDep) -> V1SessionDetail
     services = state.services
     row = await services.sessions.get(org, session_id)
 
-    async def fetch(after: str | None) -> Page[MessageRow]:
+    async def fetch(after: str | None) -> Page[MessageView]:
         return await services.sessions.messages(org, row.id, after=after, first=MAX_PAGE)
 
     messages = await collect(fetch, 5000)
