@@ -326,7 +326,8 @@ async def test_a_gitdir_file_swapped_while_a_repository_is_cloned_never_leads_in
             try:
                 ws = await prepare(root, [str(decoy)], [], git_base_url="https://h", allow_local=True, data_dir=data)
             except WorkspaceError as exc:
-                assert "data directory" in str(exc) or "could not be opened" in str(exc), exc
+                said = str(exc)
+                assert "data directory" in said or "could not be opened" in said or "not a git repository" in said
                 refused += 1
                 continue
             cloned += 1
@@ -338,6 +339,28 @@ async def test_a_gitdir_file_swapped_while_a_repository_is_cloned_never_leads_in
         stop.set()
         flipper.join()
     assert cloned and refused  # both sides of the flip were seen
+
+
+async def test_a_gitdir_file_planted_inside_the_checked_git_dir_is_not_followed(tmp_path: Path) -> None:
+    """The agent plants ``.git`` (a ``gitdir:`` file naming another session's repository) inside a checked git
+    dir: the clone reads the checked directory itself, never what ``<git dir>/.git`` names (git clone tries
+    that suffix first for a plain path), and a directory that is no git dir at all is refused."""
+    data = tmp_path / "data"
+    secret = _repo_with(data / "workspaces" / "devin-other" / "repo", "secret.txt")
+    _repo_with(tmp_path / "mine", "public.txt")
+    (tmp_path / "mine" / ".git" / ".git").write_text(
+        f"gitdir: {data / 'workspaces' / 'devin-other' / 'repo' / '.git'}\n"
+    )
+    ws = await prepare(
+        tmp_path / "ws", [str(tmp_path / "mine")], [], git_base_url="https://h", allow_local=True, data_dir=data
+    )
+    copy = ws.repos[str(tmp_path / "mine")]
+    assert (copy / "public.txt").exists() and not (copy / "secret.txt").exists()
+    assert secret not in git(copy, "rev-list", "--all")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(WorkspaceError, match="not a git repository"):
+        await prepare(tmp_path / "ws2", [str(empty)], [], git_base_url="https://h", allow_local=True, data_dir=data)
 
 
 async def test_a_linked_worktree_a_bare_repository_and_a_gitdir_file_still_clone(tmp_path: Path) -> None:

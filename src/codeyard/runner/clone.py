@@ -240,9 +240,17 @@ async def clone_local(
     path: Path, dest: Path, policy: ClonePolicy, *, shown: str | None = None, source_fd: int | None = None
 ) -> None:
     """Clone a local repository without hard links or alternates (``--no-local``). ``source_fd``: an open
-    descriptor on the checked git dir, which git then reads instead of ``path`` (``/proc/self/fd``)."""
+    descriptor on the checked git dir, which git then reads instead of ``path`` (``/proc/self/fd``).
+
+    Through the descriptor git must read exactly that directory: a plain path makes ``git clone`` try
+    ``<path>/.git`` first, which the agent could plant inside the checked git dir (a ``gitdir:`` file naming
+    another repository). So the descriptor goes as a ``file://`` URL to ``git-upload-pack --strict``, which
+    appends nothing."""
+    url, options = str(path), tuple[str, ...]()
+    if source_fd is not None:
+        url, options = f"file:///proc/self/fd/{source_fd}", ("--upload-pack=git-upload-pack --strict",)
     await _run_clone(
-        str(path) if source_fd is None else f"/proc/self/fd/{source_fd}",
+        url,
         dest,
         policy,
         ["-c", "protocol.file.allow=always"],
@@ -250,6 +258,7 @@ async def clone_local(
         shown or str(path)[:300],
         local=True,
         pass_fds=() if source_fd is None else (source_fd,),
+        options=options,
     )
 
 
@@ -263,8 +272,9 @@ async def _run_clone(
     *,
     local: bool,
     pass_fds: Sequence[int] = (),
+    options: Sequence[str] = (),
 ) -> None:
-    args = ["git", *safe_config(), *config, "clone", "--quiet", "--no-recurse-submodules"]
+    args = ["git", *safe_config(), *config, "clone", "--quiet", "--no-recurse-submodules", *options]
     if local:
         args.append("--no-local")
     args += ["--", url, str(dest)]

@@ -122,8 +122,10 @@ def open_git_dir(path: Path, forbidden: Path | None) -> int:
                 git_dir = os.open(".git", _OPEN_DIR, dir_fd=top)  # a link here is followed, then checked
             elif kind == "file":
                 git_dir = _open_gitdir_file(top, ".git")
-            else:
+            elif _is_git_dir(top):
                 git_dir = os.dup(top)  # a bare repository
+            else:
+                raise WorkspaceError(f"{str(path)[:100]} is not a git repository")
         finally:
             os.close(top)
         return _checked(git_dir, guard, path)
@@ -181,6 +183,15 @@ def _identity(path: Path | None) -> tuple[int, int] | None:
     except FileNotFoundError:
         return None
     return status.st_dev, status.st_ino
+
+
+def _is_git_dir(dir_fd: int) -> bool:
+    """Whether the opened directory looks like a git dir (``HEAD`` a file, ``objects`` and ``refs`` folders)."""
+    try:
+        head, objects, refs = (os.stat(name, dir_fd=dir_fd) for name in ("HEAD", "objects", "refs"))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return stat.S_ISREG(head.st_mode) and stat.S_ISDIR(objects.st_mode) and stat.S_ISDIR(refs.st_mode)
 
 
 def _kind(dir_fd: int, name: str) -> str | None:

@@ -135,21 +135,26 @@ def _warn_unfiltered(reason: str) -> None:
     _log.warning("local sandbox: no seccomp filter", reason=reason)
 
 
+def _run_true(preexec: Callable[[], None], *, check: bool) -> subprocess.CompletedProcess[bytes]:
+    """``/bin/true`` started as a command would be (``preexec`` in the child), for the probes below."""
+    return subprocess.run(
+        ["/bin/true"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        env={},
+        cwd="/",
+        timeout=_PROBE_TIMEOUT_S,
+        check=check,
+        preexec_fn=preexec,
+    )
+
+
 @functools.cache
 def local_problem(identity: Identity | None) -> str | None:
     """Why commands cannot start as ``identity`` here (no right to change uid, say), or None when they can.
     Probed once per process and identity by starting ``true`` exactly as a command would start."""
     try:
-        probe = subprocess.run(
-            ["/bin/true"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            env={},
-            cwd="/",
-            timeout=_PROBE_TIMEOUT_S,
-            check=False,
-            preexec_fn=_child_setup(identity),
-        )
+        probe = _run_true(_child_setup(identity), check=False)
     except (OSError, subprocess.SubprocessError) as exc:
         if identity is None:
             return f"a command could not be started with no new privileges: {exc}"
@@ -175,16 +180,7 @@ def _can_cover() -> bool:
             fd = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             try:
                 reveal = functools.partial(reveal_workspace, workspace, fd, Path(closed), workspace)
-                subprocess.run(
-                    ["/bin/true"],
-                    stdin=subprocess.DEVNULL,
-                    capture_output=True,
-                    env={},
-                    cwd="/",
-                    timeout=_PROBE_TIMEOUT_S,
-                    check=True,
-                    preexec_fn=reveal,
-                )
+                _run_true(reveal, check=True)
             finally:
                 os.close(fd)
     except (OSError, SandboxError, subprocess.SubprocessError) as exc:
