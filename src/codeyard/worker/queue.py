@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import procrastinate
 import structlog
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException, UniqueViolation
 from procrastinate.jobs import Status
 from sqlalchemy.engine import make_url
 
@@ -91,11 +91,15 @@ async def retry_stalled(app: procrastinate.App, stalled_after: float) -> list[st
         session_id = str(job.task_kwargs.get("session_id", ""))
         try:
             await app.job_manager.retry_job(job)
-        except Exception:
-            # Another worker retried it first, or a job already waits for the session (its queueing lock):
-            # then this one is only in the way of that one.
-            with contextlib.suppress(Exception):
+        except UniqueViolation:
+            # A job already waits for the session (its queueing lock): this one is only in the way of that one.
+            with contextlib.suppress(ConnectorException):
                 await app.job_manager.finish_job(job, status=Status.FAILED, delete_job=True)
+            continue
+        except ConnectorException as exc:
+            # Another worker retried it first (it is no longer "doing"), or the database is briefly away: the
+            # job is left as it is and looked at again next round.
+            log.info("a stalled job was not retried", session_id=session_id, error=str(exc.__cause__ or exc)[:200])
             continue
         retried.append(session_id)
     if retried:
