@@ -40,7 +40,8 @@ class Changes:
         """The blob store holding workspace checkpoints, where sessions run on other machines; else ``None``."""
         self.handback = data_dir / "handback"
         self.spool = data_dir / "tmp"
-        self._unpacking: dict[str, asyncio.Lock] = {}
+        self._unpacking = asyncio.Lock()
+        """One unpacking at a time in this process (rare: once per checkpoint of a session handed back)."""
 
     async def summary(self, org_id: str, session_id: str) -> list[dict[str, Any]]:
         """Per repository ``{index, repo, directory, base_sha, head_sha, commits, diffstat, uncommitted}``."""
@@ -113,8 +114,7 @@ class Changes:
         assert self.checkpoint_store is not None
         base = self.handback / session_id
         target = base / f"step-{step}"
-        lock = self._unpacking.setdefault(session_id, asyncio.Lock())
-        async with lock:
+        async with self._unpacking:
             if not target.is_dir():
                 base.mkdir(mode=0o700, parents=True, exist_ok=True)
                 partial = base / f".partial-{secrets.token_hex(6)}"
