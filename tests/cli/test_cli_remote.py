@@ -3,7 +3,7 @@
 import itertools
 import json
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,18 +16,6 @@ KEY = "cog_cli_test_key"
 ORG = "org-1"
 BASE = f"/v3/organizations/{ORG}"
 SID = "devin-" + "f" * 32
-
-
-@pytest.fixture(scope="module")
-def api_server() -> Iterator[FakeAPI]:
-    with FakeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-def api(api_server: FakeAPI) -> FakeAPI:
-    api_server.reset()
-    return api_server
 
 
 def run(api: FakeAPI, *args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:

@@ -1,10 +1,8 @@
 """Knowledge, playbooks, secrets and schedules commands: what they send and what they print."""
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner, Result
 
 from codeyard.cli.main import app
@@ -25,18 +23,6 @@ NOTE = {
 }
 SECRET = {"secret_id": "secret-1", "key": "TOKEN", "secret_type": "key-value", "is_sensitive": True}
 SCHEDULE = {"scheduled_session_id": "sched-1", "prompt": "nightly", "frequency": "0 2 * * *", "enabled": True}
-
-
-@pytest.fixture(scope="module")
-def api_server() -> Iterator[FakeAPI]:
-    with FakeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-def api(api_server: FakeAPI) -> FakeAPI:
-    api_server.reset()
-    return api_server
 
 
 def run(api: FakeAPI, *args: str, input: str | None = None, env: dict[str, str | None] | None = None) -> Result:

@@ -2,9 +2,7 @@
 attempts), against the scripted API server."""
 
 import json
-from collections.abc import Iterator
 
-import pytest
 from typer.testing import CliRunner, Result
 
 from codeyard.cli.main import app
@@ -28,18 +26,6 @@ DELIVERY = {
         {"attempt": 2, "attempted_at": 1_700_000_010, "status_code": None, "error": "timed out", "duration_ms": 10002},
     ],
 }
-
-
-@pytest.fixture(scope="module")
-def api_server() -> Iterator[FakeAPI]:
-    with FakeAPI() as server:
-        yield server
-
-
-@pytest.fixture
-def api(api_server: FakeAPI) -> FakeAPI:
-    api_server.reset()
-    return api_server
 
 
 def run(api: FakeAPI, *args: str) -> Result:
