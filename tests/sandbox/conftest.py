@@ -15,8 +15,22 @@ from codeyard.sandbox import Sandbox, create_sandbox
 from codeyard.sandbox.bwrap import bwrap_problem
 from codeyard.sandbox.cgroup import CgroupTree
 
+as_root = pytest.mark.skipif(os.geteuid() != 0, reason="what a server running as root gives its commands")
+"""Tests of what a server running as root gives its commands (CI runs as root)."""
+
 _POLL_LIMIT_S = 5.0
 _POLL_PAUSE_S = 0.02
+
+
+@pytest.fixture
+def root_only_file() -> Iterator[Path]:
+    """A root-owned 0600 file under /etc, as the host has (keys, credentials)."""
+    path = Path("/etc") / f"codeyard-probe-{secrets.token_hex(4)}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, b"root-only-secret")
+    os.close(fd)
+    yield path
+    path.unlink()
 
 
 @pytest.fixture

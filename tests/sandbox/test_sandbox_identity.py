@@ -2,8 +2,6 @@
 seccomp filter, a sized /tmp, and a workspace that stays theirs without reaching past it."""
 
 import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,9 +9,9 @@ import pytest
 from codeyard.sandbox import Sandbox, SandboxLimits, create_sandbox
 from codeyard.sandbox.egress import egress_problem
 from codeyard.sandbox.ownership import resolve_identity
+from tests.sandbox.conftest import as_root
 
 pytestmark = pytest.mark.usefixtures("bwrap")
-as_root = pytest.mark.skipif(os.geteuid() != 0, reason="what a server running as root gives its commands")
 
 MIB = 1024 * 1024
 SYSCALL_PROBE = """
@@ -36,17 +34,6 @@ for name, call in calls.items():
 @pytest.fixture
 def sandbox(workspace: Path) -> Sandbox:
     return create_sandbox(workspace, backend="bwrap")
-
-
-@pytest.fixture
-def root_only_file() -> Iterator[Path]:
-    """A root-owned 0600 file under /etc, as the host has (keys, credentials)."""
-    path = Path("/etc") / f"codeyard-probe-{secrets.token_hex(4)}"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, b"root-only-secret")
-    os.close(fd)
-    yield path
-    path.unlink()
 
 
 @as_root

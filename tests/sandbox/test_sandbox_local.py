@@ -1,29 +1,13 @@
 """The plain-subprocess fallback: same contract, host paths."""
 
 import os
-import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from codeyard.sandbox import create_sandbox
 from codeyard.sandbox.ownership import resolve_identity
-
-as_root = pytest.mark.skipif(os.geteuid() != 0, reason="what a server running as root gives its commands")
-
-
-@pytest.fixture
-def root_only_file() -> Iterator[Path]:
-    """A root-owned 0600 file under /etc, as the host has (keys, credentials)."""
-    path = Path("/etc") / f"codeyard-probe-{secrets.token_hex(4)}"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, b"root-only-secret")
-    os.close(fd)
-    yield path
-    path.unlink()
+from tests.sandbox.conftest import as_root
 
 
 async def test_local_commands_run_in_the_host_workspace(workspace: Path) -> None:
