@@ -2,7 +2,6 @@
 must not run, and an unknown repo or a replaced directory is refused. Runs ``SessionPullRequests`` in-process
 against real git over HTTP and the scripted forge."""
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -17,19 +16,9 @@ from codeyard.services.pull_requests import RepoSpec
 from tests.conftest import ApiEnv
 from tests.fakes.forge_server import ForgeServer
 from tests.fakes.git_http import GitHttpServer
+from tests.git.test_handback_hostile import git
 
 TOKEN = "gitea-token-" + "Mn8Bv6Cx4Zl2Kj0Hg"
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "A",
-    "GIT_AUTHOR_EMAIL": "a@x",
-    "GIT_COMMITTER_NAME": "A",
-    "GIT_COMMITTER_EMAIL": "a@x",
-}
-
-
-def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True, env=ENV).stdout
 
 
 async def opener_for(api: ApiEnv, git_server: GitHttpServer, forge: ForgeServer) -> tuple[SessionPullRequests, Path]:
