@@ -18,10 +18,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, StaticPool
 
 from codeyard.errors import ConflictError
 from codeyard.storage.notify import Listener
@@ -49,6 +49,7 @@ class Database:
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._batch_engine: Engine | None = None
         self._snapshot_engine: Engine | None = None
+        self._on_loop_engine: Engine | None = None
         self._listener: Listener | None = None
         self.commit_listeners: list[Callable[[], None]] = []
         """Called on the event loop after each write transaction of this process commits (the event feed's
@@ -116,8 +117,35 @@ class Database:
 
     async def read_rows(self, work: Callable[[Connection], T]) -> T:
         """Like ``read_batch``, on a Core connection: for the hottest reads (a session, its messages), whose
-        ``work`` selects plain rows. The ORM's unit of work and its loading of entities cost more than the query."""
+        ``work`` selects plain rows. The ORM's unit of work and its loading of entities cost more than the query.
+
+        On SQLite ``work`` runs on the event loop itself, on a connection of its own: a WAL snapshot read of a few
+        indexed rows from the page cache takes less than the hop to a worker thread and back (issue 12, "Hot
+        reads"). A reader waits on no writer in WAL mode; should SQLite still answer "busy" (a WAL reset in
+        flight), that connection gives up after ``LOOP_READ_BUSY_MS`` and the read goes to a worker thread."""
+        if self.is_sqlite:
+            try:
+                with self._loop_engine().begin() as conn:
+                    return work(conn)
+            except OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
         return await asyncio.to_thread(self._run_rows, work)
+
+    def _loop_engine(self) -> Engine:
+        """SQLite only: the one connection the event loop reads on (``read_rows``), never used by a thread."""
+        if self._on_loop_engine is None:
+            # No NUL stripping (SQLite compares a NUL in a bound value like any other character; it is stripped
+            # on writes so that both databases store the same text), and BEGIN straight on the driver's
+            # connection: SQLAlchemy's listeners cost as much as the statements.
+            engine = create_engine(
+                sync_url(self.url), poolclass=StaticPool, connect_args={"timeout": LOOP_READ_BUSY_MS / 1000}
+            )
+            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", _short_busy_timeout)
+            event.listen(engine, "begin", _driver_begin)
+            self._on_loop_engine = engine
+        return self._on_loop_engine
 
     def _snapshot(self) -> Engine:
         if self._snapshot_engine is None:
@@ -185,7 +213,7 @@ class Database:
     async def dispose(self) -> None:
         if self._listener is not None:
             await self._listener.close()
-        for engine in (self._batch_engine, self._snapshot_engine):
+        for engine in (self._batch_engine, self._snapshot_engine, self._on_loop_engine):
             if engine is not None:
                 engine.dispose()
         await self.write_engine.dispose()
@@ -227,6 +255,27 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+LOOP_READ_BUSY_MS = 50
+"""How long a read on the event loop lets SQLite wait on a lock before it moves to a worker thread."""
+
+
+def _short_busy_timeout(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={LOOP_READ_BUSY_MS}")
+    cur.close()
+
+
+def _driver_begin(conn: Connection) -> None:
+    dbapi_conn = conn.connection.dbapi_connection
+    assert dbapi_conn is not None
+    dbapi_conn.execute("BEGIN")
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    message = str(exc.orig).lower()
+    return "locked" in message or "busy" in message
 
 
 def sync_url(url: str) -> str:
