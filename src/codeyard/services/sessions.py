@@ -453,12 +453,12 @@ class Sessions:
         normalized = normalize_session_id(session_id)
 
         def read(conn: Connection) -> tuple[int, list[MessageView]]:
-            found = None
+            row = None
             if normalized is not None:
-                found = conn.execute(_ID, {"id": normalized, "org_id": org_id}).scalar_one_or_none()
-            if found is None:
+                row = conn.execute(_ID_AND_MESSAGE_COUNT, {"id": normalized, "org_id": org_id}).one_or_none()
+            if row is None:
                 raise NotFoundError(f"session {session_id[:80]} not found")
-            total = conn.execute(_MESSAGE_COUNT, {"session_id": found}).scalar_one()
+            found, total = row
             page = {"session_id": found, "after": -1 if cursor is None else cursor, "limit": first + 1}
             return total, list(conn.execute(_MESSAGES, page).all())
 
@@ -773,8 +773,9 @@ _VIEW_COLUMNS = (
 
 
 _VIEW = select(*_VIEW_COLUMNS).where(_T.id == bindparam("id"), _T.org_id == bindparam("org_id"))
-_ID = select(_T.id).where(_T.id == bindparam("id"), _T.org_id == bindparam("org_id"))
-_MESSAGE_COUNT = select(func.count()).where(MessageRow.session_id == bindparam("session_id"))
+_ID_AND_MESSAGE_COUNT = select(
+    _T.id, select(func.count()).where(MessageRow.session_id == _T.id).scalar_subquery()
+).where(_T.id == bindparam("id"), _T.org_id == bindparam("org_id"))
 _MESSAGES = (
     select(MessageRow.pk, MessageRow.id, MessageRow.source, MessageRow.message, MessageRow.created_at)
     .where(MessageRow.session_id == bindparam("session_id"), MessageRow.pk > bindparam("after"))
