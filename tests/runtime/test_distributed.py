@@ -201,6 +201,8 @@ def test_sigterm_lets_the_command_finish_then_the_other_worker_continues(deploym
     sent = [r.body for r in dep.model.requests if "TASK-TERM" in json.dumps(r.body)]
     results = [m.get("content") for m in sent[-1]["messages"] if m.get("role") == "tool"]
     assert results[1] is not None and "finished" in str(results[1]), results
+    # the checkpoint was taken after the last step: nothing was lost, and the agent is not told otherwise
+    assert not any("the machine was replaced" in json.dumps(body) for body in sent)
     assert holder(dep, sid) is None
 
 

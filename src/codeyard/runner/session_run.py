@@ -195,7 +195,7 @@ class SessionRun:
         sensitive = {key: value for key, value, is_sensitive in pairs if is_sensitive}
         opener = session_git.opener(self.settings, self.services, row, ws, auth, redact, sensitive)
         if restored is not None:
-            await self._tell_moved(journal, restored)
+            await self._tell_moved(journal, restored, row.history_length)
         tools = Toolbox(
             self.sandbox,
             journal,
@@ -260,12 +260,20 @@ class SessionRun:
             await asyncio.sleep(self.settings.checkpoint_interval)
             await self.checkpoint()
 
-    async def _tell_moved(self, journal: DbJournal, step: int) -> None:
-        """Tell the agent its workspace came from a checkpoint: close any tool call cut off by the move first."""
+    async def _tell_moved(self, journal: DbJournal, step: int, history_length: int) -> None:
+        """Tell the agent its workspace came from a checkpoint that may miss some of its work (a step after the
+        checkpoint, or a tool call cut off by the move, which is closed first).
+
+        Nothing is said after a clean hand-back (a worker's SIGTERM, a rest point): the checkpoint was taken after
+        the last step, so the workspace is exactly as the agent left it."""
         history = await journal.history()
-        closed = [Message("tool", INTERRUPTED, tool_call_id=call.id) for call in pending_calls(history)]
+        cut = pending_calls(history)
+        if not cut and step >= history_length:
+            log.info("workspace restored from a checkpoint", session_id=self.row.id, step=step, complete=True)
+            return
+        closed = [Message("tool", INTERRUPTED, tool_call_id=call.id) for call in cut]
         await journal.record([*closed, Message("user", checkpoint.moved_note(step))])
-        log.info("workspace restored from a checkpoint", session_id=self.row.id, step=step)
+        log.info("workspace restored from a checkpoint", session_id=self.row.id, step=step, complete=False)
 
     async def _apply_handoff(self, ws: workspace.Workspace) -> tuple[list[str], Path | None]:
         """A ``codeyard handoff`` session: rebuild the user's work tree in its repository before the agent starts;
