@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import procrastinate
 import pytest
 from procrastinate.jobs import Status
 
@@ -149,3 +150,61 @@ async def test_a_stop_aborts_the_running_job_and_a_message_defers_one(pg: Env, p
         assert list(await app.job_manager.list_jobs_to_abort_async()) == [job.id]
     finally:
         await dispatcher.stop()
+
+
+async def test_waiting_jobs_run_in_the_fair_order_across_organizations(pg: Env, postgres_url: str) -> None:
+    """procrastinate takes jobs by priority: ``queue.reorder`` writes the embedded runner's fair order into them, so
+    a busy organization's backlog does not hold back another organization's session, and the order follows the
+    sessions that start and end."""
+    services = pg.services
+    other = await services.identity.create_org("other")
+    user = await services.identity.create_service_user("bot", Role.ORG_ADMIN, other.id)
+    other_principal = Principal(user.id, user.name, other.id, Role.ORG_ADMIN, "key")
+    app = queue.build_app(postgres_url)
+    async with app.open_async():
+        busy = [await pg.session(f"busy {i}") for i in range(4)]
+        for sid in busy:
+            await queue.defer(app, sid)
+        late = (await services.sessions.create(other_principal, other.id, NewSession(prompt="late"))).id
+        await queue.defer(app, late)
+
+        worker = await app.job_manager.register_worker()
+
+        async def take() -> str:
+            job = await app.job_manager.fetch_job(queues=[queue.QUEUE], worker_id=worker)
+            assert job is not None
+            return str(job.task_kwargs["session_id"])
+
+        # first in first out would run the four busy ones before the late one
+        assert [await take(), await take()] == [busy[0], late]
+        # both run now: one session running in each organization
+        assert await services.runs.claim_session(busy[0], "host:1:pw1", 60) is not None
+        assert await services.runs.claim_session(late, "host:1:pw1", 60) is not None
+        newcomer = (await services.sessions.create(other_principal, other.id, NewSession(prompt="newcomer"))).id
+        await queue.defer(app, newcomer)
+        # busy[1] and the newcomer are each their organization's next: they come before busy[2] and busy[3]
+        assert [await take(), await take(), await take(), await take()] == [busy[1], newcomer, busy[2], busy[3]]
+        # the order follows sessions that start and end: the busy organization runs three, the other two
+        assert await services.runs.claim_session(newcomer, "host:1:pw1", 60) is not None
+        for sid in busy[1:3]:
+            assert await services.runs.claim_session(sid, "host:1:pw1", 60) is not None
+        fresh = await pg.session("fresh")
+        third = (await services.sessions.create(other_principal, other.id, NewSession(prompt="third"))).id
+        await queue.defer(app, fresh)
+        await queue.defer(app, third)
+        assert await waiting_in_order(app) == [third, fresh]
+        for sid in busy[1:3]:  # two of the busy organization's sessions end: the worker writes the order again
+            await services.runs.release(sid, "host:1:pw1")
+        await queue.reorder(app)
+        assert await waiting_in_order(app) == [fresh, third]
+        assert [await take(), await take()] == [fresh, third]
+
+
+async def waiting_in_order(app: procrastinate.App) -> list[str]:
+    """The waiting jobs' sessions in procrastinate's fetch order (``procrastinate_fetch_job_v2``)."""
+    rows = await app.connector.execute_query_all_async(
+        "SELECT lock FROM procrastinate_jobs WHERE queue_name = %(queue)s AND status = 'todo' "
+        "ORDER BY priority DESC, id ASC",
+        queue=queue.QUEUE,
+    )
+    return [str(row["lock"]) for row in rows]

@@ -15,6 +15,7 @@ from procrastinate.exceptions import AlreadyEnqueued, ConnectorException, Unique
 from procrastinate.jobs import Status
 from sqlalchemy.engine import make_url
 
+from codeyard.domain.queue import fair_order
 from codeyard.services.runs import Runs
 
 log = structlog.get_logger("codeyard.worker")
@@ -43,9 +44,64 @@ def build_app(database_url: str, run: Callable[[str], Awaitable[None]] | None = 
 
 
 async def defer(app: procrastinate.App, session_id: str) -> None:
-    """Make sure a job for the session waits (or runs): the queueing lock keeps it to one waiting job."""
-    with contextlib.suppress(AlreadyEnqueued):
-        await app.configure_task(RUN, queueing_lock=session_id, lock=session_id).defer_async(session_id=session_id)
+    """Make sure a job for the session waits (or runs): the queueing lock keeps it to one waiting job.
+
+    A new job starts last (``LAST``) and takes its place in the fair order at once (``reorder``)."""
+    try:
+        await app.configure_task(RUN, queueing_lock=session_id, lock=session_id, priority=LAST).defer_async(
+            session_id=session_id
+        )
+    except AlreadyEnqueued:
+        return
+    await reorder(app)
+
+
+LAST = -(2**31) + 1
+"""The priority of a job just deferred, until ``reorder`` gives it its place (priorities are ``integer``)."""
+
+_WAITING = """
+SELECT j.id, j.priority, s.id AS session_id, s.org_id
+FROM procrastinate_jobs j JOIN sessions s ON s.id = j.lock
+WHERE j.queue_name = %(queue)s AND j.status = 'todo'
+ORDER BY j.id
+"""
+_RUNNING = "SELECT org_id, count(*) AS n FROM sessions WHERE claimed_by IS NOT NULL GROUP BY org_id"
+_PRIORITIES = """
+UPDATE procrastinate_jobs j SET priority = v.priority
+FROM (SELECT unnest(%(ids)s::bigint[]) AS id, unnest(%(priorities)s::integer[]) AS priority) v
+WHERE j.id = v.id AND j.status = 'todo'
+"""
+
+
+async def reorder(app: procrastinate.App) -> None:
+    """Give the waiting session jobs priorities in the runner's fair order (``domain.queue.fair_order``: round
+    robin across organizations, fewest running first), the order the embedded runner claims in.
+
+    procrastinate takes the job of highest priority first, and a priority is fixed when the job is deferred; the
+    fair order changes whenever a session starts or ends, so it is written again on each deferral and at the end
+    of each job. Two processes writing it at once each write an order that was right a moment ago. A failure is
+    logged: the jobs keep the order they had."""
+    try:
+        waiting = await app.connector.execute_query_all_async(_WAITING, queue=QUEUE)
+        if not waiting:
+            return
+        running = await app.connector.execute_query_all_async(_RUNNING)
+        order = fair_order(
+            [(str(row["session_id"]), str(row["org_id"])) for row in waiting],
+            {str(row["org_id"]): int(row["n"]) for row in running},
+        )
+        priority = {session_id: -index for index, session_id in enumerate(order)}
+        changed = [
+            (row["id"], priority[str(row["session_id"])])
+            for row in waiting
+            if row["priority"] != priority[str(row["session_id"])]
+        ]
+        if changed:
+            await app.connector.execute_query_async(
+                _PRIORITIES, ids=[job_id for job_id, _ in changed], priorities=[value for _, value in changed]
+            )
+    except ConnectorException as exc:
+        log.warning("could not write the fair order of the waiting jobs", error=str(exc.__cause__ or exc)[:200])
 
 
 async def abort(app: procrastinate.App, session_id: str) -> int:
@@ -104,6 +160,7 @@ async def retry_stalled(app: procrastinate.App, stalled_after: float) -> list[st
         retried.append(session_id)
     if retried:
         log.info("retried the jobs of a dead worker", sessions=retried)
+        await reorder(app)
     return retried
 
 

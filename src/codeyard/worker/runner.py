@@ -66,6 +66,8 @@ class WorkerRunner(EmbeddedRunner):
             dead = holder if holder is not None and not await self._alive(holder) else None
             row = await self.services.runs.claim_session(session_id, self.runner_id, LEASE, take_over=dead)
             if row is None:
+                if ran and self.app is not None:
+                    await queue.reorder(self.app)  # one session fewer running in its org: the others move up
                 return
             if dead is not None:
                 log.info("took over a session from a dead worker", session_id=session_id, previous=dead)
