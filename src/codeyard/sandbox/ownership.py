@@ -17,7 +17,6 @@ outside the workspace).
 """
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import pwd
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from codeyard.sandbox.base import SandboxError
+from codeyard.sandbox.libc import LIBC
 
 ACCOUNT = "codeyard-sandbox"
 """The account an install may create for commands (``useradd --system --no-create-home codeyard-sandbox``)."""
@@ -94,8 +94,7 @@ def demoter(identity: Identity) -> Callable[[], None]:
 def forbid_new_privileges() -> None:
     """In a forked child: no set-user-id program, file capability or LSM transition can raise the privileges
     of this process or anything it executes (``PR_SET_NO_NEW_PRIVS``, inherited and irreversible)."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+    if LIBC.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
 
 
@@ -105,12 +104,11 @@ def stage_workspace(workspace: Path, workspace_fd: int) -> None:
     A mount cannot be taken from another namespace's descriptor, so the bind goes by path (one only the
     server controls: the sandbox sees the workspace's contents, never its parents), and is checked to
     be the very directory ``workspace_fd`` was opened on."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if libc.unshare(_CLONE_NEWNS) != 0:
+    if LIBC.unshare(_CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNS) failed")
-    if libc.mount(None, b"/", None, _MS_REC | _MS_SLAVE, None) != 0:
+    if LIBC.mount(None, b"/", None, _MS_REC | _MS_SLAVE, None) != 0:
         raise OSError(ctypes.get_errno(), "could not make the mounts private")
-    if libc.mount(bytes(workspace), bytes(STAGE), None, _MS_BIND, None) != 0:
+    if LIBC.mount(bytes(workspace), bytes(STAGE), None, _MS_BIND, None) != 0:
         raise OSError(ctypes.get_errno(), "could not bind the workspace")
     expected, staged = os.fstat(workspace_fd), os.stat(STAGE, follow_symlinks=False)
     if (expected.st_dev, expected.st_ino) != (staged.st_dev, staged.st_ino):
@@ -147,11 +145,10 @@ def reveal_workspace(workspace: Path, workspace_fd: int, cover: Path, workdir: P
     is an empty read-only-for-others tmpfs holding only the path down to the workspace, with the
     workspace (checked against ``workspace_fd``) bound there; then into ``workdir``."""
     stage_workspace(workspace, workspace_fd)
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    if libc.mount(b"tmpfs", bytes(cover), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=0755,size=1m") != 0:
+    if LIBC.mount(b"tmpfs", bytes(cover), b"tmpfs", _MS_NOSUID | _MS_NODEV, b"mode=0755,size=1m") != 0:
         raise OSError(ctypes.get_errno(), f"could not cover {cover}")
     os.makedirs(workspace, mode=0o755, exist_ok=True)
-    if libc.mount(bytes(STAGE), bytes(workspace), None, _MS_BIND, None) != 0:
+    if LIBC.mount(bytes(STAGE), bytes(workspace), None, _MS_BIND, None) != 0:
         raise OSError(ctypes.get_errno(), "could not bind the workspace back on its path")
     expected, bound = os.fstat(workspace_fd), os.stat(workspace, follow_symlinks=False)
     if (expected.st_dev, expected.st_ino) != (bound.st_dev, bound.st_ino):

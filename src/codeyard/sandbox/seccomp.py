@@ -16,7 +16,6 @@ for 32-bit x86 as well, so that ``int 0x80`` cannot go around it.
 """
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -25,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from codeyard.sandbox.base import SandboxError
+from codeyard.sandbox.libc import LIBC
 
 DENIED_SYSCALLS = (
     "_sysctl",
@@ -177,11 +177,10 @@ def seccomp_loader() -> Callable[[], None]:
     program = seccomp_program()
     buffer = ctypes.create_string_buffer(program, len(program))
     described = _SockFilterProgram(len(program) // _BPF_INSTRUCTION_BYTES, ctypes.addressof(buffer))
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
     def load() -> None:
         keep = buffer  # the program must outlive this call
-        if libc.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(described), 0, 0) != 0:
+        if LIBC.prctl(_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(described), 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "could not load the seccomp filter")
         del keep
 
