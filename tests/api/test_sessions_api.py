@@ -49,7 +49,7 @@ async def drive(api: ApiEnv, session_id: str, *steps: str, **columns: Any) -> No
         state = state_of(row)
         for step in steps:
             state = getattr(state, step)()
-        apply_state(s, row, state, time.time())
+        await apply_state(s, row, state, time.time())
         for name, value in columns.items():
             setattr(row, name, value)
 

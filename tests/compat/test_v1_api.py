@@ -68,7 +68,7 @@ async def test_status_enum_follows_the_lifecycle(api: ApiEnv) -> None:
             state = state_of(row)
             for name in names:
                 state = getattr(state, name)()
-            apply_state(s, row, state, time.time())
+            await apply_state(s, row, state, time.time())
         got = await api.client.get(f"/v1/sessions/{session_id}", headers=api.auth())
         return str(got.json()["status_enum"])
 

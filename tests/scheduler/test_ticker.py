@@ -92,7 +92,7 @@ class Env:
             state: SessionState = state_of(row)
             for step in steps:
                 state = getattr(state, step)()
-            apply_state(s, row, state, self.clock())
+            await apply_state(s, row, state, self.clock())
             for name, value in columns.items():
                 setattr(row, name, value)
 

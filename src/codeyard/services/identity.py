@@ -162,7 +162,7 @@ class Identity:
                 )
             )
             for row in live:
-                apply_state(s, row, state_of(row).terminate(), now, reason="the organization was deleted")
+                await apply_state(s, row, state_of(row).terminate(), now, reason="the organization was deleted")
             self._recent = {d: c for d, c in self._recent.items() if c[1].org_id != org_id}
         return org
 

@@ -1,6 +1,6 @@
 """The webhook outbox: a row per webhook-worthy happening, added in the same transaction as the change that
 caused it, so a delivery is never lost to a crash between the two (contract §10). The deliverer fans rows out to
-the org's webhooks.
+the org's webhooks. An org without webhooks gets no rows.
 
 Each row holds the delivery body of the Standard Webhooks spec, ``{type, timestamp, data}``: ``timestamp`` is
 when it happened (ISO 8601, UTC), ``data`` the session, message or schedule run, as it was then.
@@ -10,14 +10,14 @@ import datetime
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event, insert, select
+from sqlalchemy import bindparam, event, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from codeyard.domain.ids import new_id
 from codeyard.storage.notify import WEBHOOKS
-from codeyard.storage.tables import AgentSessionRow, WebhookMessage
+from codeyard.storage.tables import AgentSessionRow, Webhook, WebhookMessage
 
 SESSION_CREATED = "session.created"
 SESSION_STATUS_CHANGED = "session.status_changed"
@@ -67,16 +67,28 @@ def _rolled_back(session: Session) -> None:
     session.info.pop(_FLAG, None)
 
 
-def enqueue(s: AsyncSession, org_id: str, event_type: str, data: dict[str, Any], *, now: float) -> None:
-    """Add a message to the outbox inside the caller's transaction."""
+async def enqueue(s: AsyncSession, org_id: str, event_type: str, data: dict[str, Any], *, now: float) -> None:
+    """Add a message to the outbox inside the caller's transaction, if the org has a webhook.
+
+    A webhook gets the messages written after it was made, so an org without one has nobody to write for: no row,
+    no wake-up of every process's deliverer, no fan-out that only deletes it (most orgs have no webhook, and
+    every step of every session writes messages)."""
+    if await s.scalar(_HAS_WEBHOOK, {"org_id": org_id}) is None:
+        return
     s.add(WebhookMessage(**_row(org_id, event_type, data, now)))
     s.info[_FLAG] = True
 
 
 def enqueue_core(conn: Connection, session_id: str, event_type: str, data: dict[str, Any], *, now: float) -> None:
     """The same on a Core connection (the runner's per-step batch), the org read from the session."""
-    org = select(AgentSessionRow.org_id).where(AgentSessionRow.id == session_id).scalar_subquery()
-    conn.execute(insert(WebhookMessage).values(**_row(org, event_type, data, now)))
+    org_id = conn.execute(_ORG_OF_SESSION, {"session_id": session_id}).scalar_one_or_none()
+    if org_id is None or conn.execute(_HAS_WEBHOOK, {"org_id": org_id}).scalar_one_or_none() is None:
+        return
+    conn.execute(insert(WebhookMessage).values(**_row(org_id, event_type, data, now)))
+
+
+_HAS_WEBHOOK = select(Webhook.pk).where(Webhook.org_id == bindparam("org_id")).limit(1)
+_ORG_OF_SESSION = select(AgentSessionRow.org_id).where(AgentSessionRow.id == bindparam("session_id"))
 
 
 def session_data(row: AgentSessionRow) -> dict[str, Any]:

@@ -152,4 +152,4 @@ class PullRequests:
         if session is not None:
             session.pull_requests = [{"pr_url": r.url, "pr_state": r.state} for r in rows]
             session.updated_at = now
-            outbox.enqueue(s, session.org_id, outbox.SESSION_PULL_REQUEST, outbox.session_data(session), now=now)
+            await outbox.enqueue(s, session.org_id, outbox.SESSION_PULL_REQUEST, outbox.session_data(session), now=now)

@@ -118,7 +118,7 @@ class Runs:
                 )
                 if row is None:
                     continue  # another runner holds or took it; look again
-                _take(s, row, runner_id, lease, now, "the server restarted")
+                await _take(s, row, runner_id, lease, now, "the server restarted")
                 return row
         return None
 
@@ -144,7 +144,7 @@ class Runs:
             )
             if row is None:
                 return None
-            _take(s, row, runner_id, lease, now, "its worker stopped answering")
+            await _take(s, row, runner_id, lease, now, "its worker stopped answering")
             return row
 
     async def holder(self, session_id: str) -> str | None:
@@ -222,7 +222,7 @@ class Runs:
                 )
             )
             for row in rows:
-                apply_state(
+                await apply_state(
                     s,
                     row,
                     state_of(row).suspend_inactive(),
@@ -289,7 +289,7 @@ class Runs:
             if state.terminated or state.is_archived:
                 raise LeaseLostError(f"session {session_id} was stopped while it was being prepared")
             if state.status != S.RUNNING:
-                apply_state(s, row, state.start(), now)
+                await apply_state(s, row, state.start(), now)
             return row
 
     async def control(self, session_id: str, runner_id: str) -> Control:
@@ -544,9 +544,9 @@ class Runs:
                     limit=self.detail_chars,
                 )
                 data = outbox.message_data(session_id, row.org_id, message_id, "devin", message, now)
-                outbox.enqueue(s, row.org_id, outbox.SESSION_MESSAGE, data, now=now)
+                await outbox.enqueue(s, row.org_id, outbox.SESSION_MESSAGE, data, now=now)
                 await s.flush()  # the ORM would otherwise insert the status event first
-            apply_state(s, row, new, now)
+            await apply_state(s, row, new, now)
             if error is not None:
                 row.error_message = error
             if new.detail == D.WAITING_FOR_USER:
@@ -603,7 +603,7 @@ class Runs:
             return set(rows)
 
 
-def _take(s: AsyncSession, row: AgentSessionRow, runner_id: str, lease: float, now: float, why: str) -> None:
+async def _take(s: AsyncSession, row: AgentSessionRow, runner_id: str, lease: float, now: float, why: str) -> None:
     """Claim ``row`` (locked) for ``runner_id``; a session its dead runner held continues from the stored history."""
     state = state_of(row)
     if state.status in (S.CLAIMED, S.RUNNING) and row.claimed_by is not None:
@@ -618,7 +618,7 @@ def _take(s: AsyncSession, row: AgentSessionRow, runner_id: str, lease: float, n
             data={"resumed_at_step": row.history_length, "previous_runner": row.claimed_by},
         )
     if state.status != S.RUNNING:  # running/working unclaimed: a reply arrived while it waited
-        apply_state(s, row, state.claim(), now)
+        await apply_state(s, row, state.claim(), now)
     row.claimed_by = runner_id
     row.lease_until = now + lease
 

@@ -351,7 +351,7 @@ class ScheduleRuns:
                         report.duplicates.append((ticket, session_id))
                     continue
                 kind = "session_created" if outcome is None else "message_delivered"
-                outbox.enqueue(s, ticket.org_id, outbox.SCHEDULE_FIRED, _fired(ticket, kind, session_id), now=now)
+                await outbox.enqueue(s, ticket.org_id, outbox.SCHEDULE_FIRED, _fired(ticket, kind, session_id), now=now)
                 values: dict[str, Any] = {"last_executed_at": now}
                 if outcome is None:
                     report.sessions.append(session_id)
@@ -363,7 +363,7 @@ class ScheduleRuns:
                 report.failures.append(message)
                 if await self._fail_run(s, ticket.run_pk, ticket.schedule_id, message, now, executed=True):
                     data = _fired(ticket, "failed", None) | {"error": message}
-                    outbox.enqueue(s, ticket.org_id, outbox.SCHEDULE_FIRED, data, now=now)
+                    await outbox.enqueue(s, ticket.org_id, outbox.SCHEDULE_FIRED, data, now=now)
 
     async def _fail_run(
         self, s: AsyncSession, run_pk: int, schedule_id: str, message: str, when: float, *, executed: bool

@@ -196,7 +196,7 @@ def lifecycle_event(old: SessionState, new: SessionState) -> str:
     return new.status.value
 
 
-def apply_state(s: AsyncSession, row: AgentSessionRow, new: SessionState, now: float, reason: str = "") -> None:
+async def apply_state(s: AsyncSession, row: AgentSessionRow, new: SessionState, now: float, reason: str = "") -> None:
     """Store a lifecycle state, record a status event when it changed, and say so in the server log."""
     old = state_of(row)
     row.status, row.status_detail, row.is_archived = new.status.value, new.detail and new.detail.value, new.is_archived
@@ -221,7 +221,7 @@ def apply_state(s: AsyncSession, row: AgentSessionRow, new: SessionState, now: f
             data={"status": new.status.value, "status_detail": new.detail and new.detail.value},
         )
         data = outbox.session_data(row) | {"previous_status": old.status.value, "previous_status_detail": old.detail}
-        outbox.enqueue(s, row.org_id, outbox.SESSION_STATUS_CHANGED, data, now=now)
+        await outbox.enqueue(s, row.org_id, outbox.SESSION_STATUS_CHANGED, data, now=now)
 
 
 class Sessions:
@@ -285,9 +285,9 @@ class Sessions:
                     created_at=now,
                 )
             )
-            outbox.enqueue(s, org_id, outbox.SESSION_CREATED, outbox.session_data(row), now=now)
+            await outbox.enqueue(s, org_id, outbox.SESSION_CREATED, outbox.session_data(row), now=now)
             data = outbox.message_data(session_id, org_id, prompt_id, "user", spec.prompt, now)
-            outbox.enqueue(s, org_id, outbox.SESSION_MESSAGE, data, now=now)
+            await outbox.enqueue(s, org_id, outbox.SESSION_MESSAGE, data, now=now)
             add_event(
                 s,
                 session_id,
@@ -517,7 +517,7 @@ class Sessions:
                 )
             )
             data = outbox.message_data(row.id, org_id, message_id, "user", message, now)
-            outbox.enqueue(s, org_id, outbox.SESSION_MESSAGE, data, now=now)
+            await outbox.enqueue(s, org_id, outbox.SESSION_MESSAGE, data, now=now)
             add_event(
                 s,
                 row.id,
@@ -547,7 +547,7 @@ class Sessions:
                     incoming=True,
                 )
             row.waiting_since = None
-            apply_state(
+            await apply_state(
                 s,
                 row,
                 new_state,
@@ -667,7 +667,7 @@ class Sessions:
         async with self.db.write() as s:
             row = await self._load(s, org_id, session_id)
             if not row.is_archived:
-                apply_state(s, row, state_of(row).archive(), now, reason="archived")
+                await apply_state(s, row, state_of(row).archive(), now, reason="archived")
                 add_event(s, row.id, "session_archived", Category.LIFECYCLE, "session archived", now=now, incoming=True)
         await self.dispatcher.session_changed(row.id)
         return row
@@ -678,7 +678,7 @@ class Sessions:
             row = await self._load(s, org_id, session_id)
             state = state_of(row)
             if not state.terminated:
-                apply_state(s, row, state.terminate(), now, reason="terminated by the user")
+                await apply_state(s, row, state.terminate(), now, reason="terminated by the user")
                 add_event(
                     s,
                     row.id,
@@ -689,7 +689,7 @@ class Sessions:
                     incoming=True,
                 )
             if archive and not row.is_archived:
-                apply_state(s, row, state_of(row).archive(), now, reason="archived")
+                await apply_state(s, row, state_of(row).archive(), now, reason="archived")
         await self.dispatcher.session_changed(row.id)
         return row
 
