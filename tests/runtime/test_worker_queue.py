@@ -8,7 +8,7 @@ from pathlib import Path
 
 import procrastinate
 import pytest
-from procrastinate.jobs import Status
+from procrastinate.jobs import Job, Status
 
 from codeyard.cli.server import prepare
 from codeyard.services.container import Services
@@ -155,48 +155,50 @@ async def test_a_stop_aborts_the_running_job_and_a_message_defers_one(pg: Env, p
 async def test_waiting_jobs_run_in_the_fair_order_across_organizations(pg: Env, postgres_url: str) -> None:
     """procrastinate takes jobs by priority: ``queue.reorder`` writes the embedded runner's fair order into them, so
     a busy organization's backlog does not hold back another organization's session, and the order follows the
-    sessions that start and end."""
+    sessions that start and end (a job running counts as a session running)."""
     services = pg.services
     other = await services.identity.create_org("other")
     user = await services.identity.create_service_user("bot", Role.ORG_ADMIN, other.id)
     other_principal = Principal(user.id, user.name, other.id, Role.ORG_ADMIN, "key")
+
+    async def other_session(prompt: str) -> str:
+        return (await services.sessions.create(other_principal, other.id, NewSession(prompt=prompt))).id
+
     app = queue.build_app(postgres_url)
     async with app.open_async():
         busy = [await pg.session(f"busy {i}") for i in range(4)]
         for sid in busy:
             await queue.defer(app, sid)
-        late = (await services.sessions.create(other_principal, other.id, NewSession(prompt="late"))).id
+        assert await waiting_in_order(app) == busy  # one organization: first in, first out
+        late = await other_session("late")
         await queue.defer(app, late)
 
         worker = await app.job_manager.register_worker()
+        running: dict[str, Job] = {}
 
         async def take() -> str:
             job = await app.job_manager.fetch_job(queues=[queue.QUEUE], worker_id=worker)
             assert job is not None
+            running[str(job.task_kwargs["session_id"])] = job
             return str(job.task_kwargs["session_id"])
 
         # first in first out would run the four busy ones before the late one
         assert [await take(), await take()] == [busy[0], late]
-        # both run now: one session running in each organization
-        assert await services.runs.claim_session(busy[0], "host:1:pw1", 60) is not None
-        assert await services.runs.claim_session(late, "host:1:pw1", 60) is not None
-        newcomer = (await services.sessions.create(other_principal, other.id, NewSession(prompt="newcomer"))).id
+        # one session running in each organization: each one's next comes before the busy one's backlog
+        newcomer = await other_session("newcomer")
         await queue.defer(app, newcomer)
-        # busy[1] and the newcomer are each their organization's next: they come before busy[2] and busy[3]
         assert [await take(), await take(), await take(), await take()] == [busy[1], newcomer, busy[2], busy[3]]
-        # the order follows sessions that start and end: the busy organization runs three, the other two
-        assert await services.runs.claim_session(newcomer, "host:1:pw1", 60) is not None
-        for sid in busy[1:3]:
-            assert await services.runs.claim_session(sid, "host:1:pw1", 60) is not None
+
+        # the busy organization runs four, the other two: the other's new session goes first
         fresh = await pg.session("fresh")
-        third = (await services.sessions.create(other_principal, other.id, NewSession(prompt="third"))).id
+        third = await other_session("third")
         await queue.defer(app, fresh)
         await queue.defer(app, third)
         assert await waiting_in_order(app) == [third, fresh]
-        for sid in busy[1:3]:  # two of the busy organization's sessions end: the worker writes the order again
-            await services.runs.release(sid, "host:1:pw1")
-        await queue.reorder(app)
-        assert await waiting_in_order(app) == [fresh, third]
+        # two of the busy organization's jobs end (the second one is ending as the worker writes the order)
+        await app.job_manager.finish_job(running[busy[1]], status=Status.SUCCEEDED, delete_job=False)
+        await queue.reorder(app, ending=busy[2])
+        assert await waiting_in_order(app) == [fresh, third]  # two running each: the older first
         assert [await take(), await take()] == [fresh, third]
 
 

@@ -65,7 +65,12 @@ FROM procrastinate_jobs j JOIN sessions s ON s.id = j.lock
 WHERE j.queue_name = %(queue)s AND j.status = 'todo'
 ORDER BY j.id
 """
-_RUNNING = "SELECT org_id, count(*) AS n FROM sessions WHERE claimed_by IS NOT NULL GROUP BY org_id"
+_RUNNING = """
+SELECT s.org_id, count(*) AS n
+FROM procrastinate_jobs j JOIN sessions s ON s.id = j.lock
+WHERE j.queue_name = %(queue)s AND j.status = 'doing' AND j.lock <> %(ending)s
+GROUP BY s.org_id
+"""
 _PRIORITIES = """
 UPDATE procrastinate_jobs j SET priority = v.priority
 FROM (SELECT unnest(%(ids)s::bigint[]) AS id, unnest(%(priorities)s::integer[]) AS priority) v
@@ -73,33 +78,38 @@ WHERE j.id = v.id AND j.status = 'todo'
 """
 
 
-async def reorder(app: procrastinate.App) -> None:
-    """Give the waiting session jobs priorities in the runner's fair order (``domain.queue.fair_order``: round
-    robin across organizations, fewest running first), the order the embedded runner claims in.
+async def reorder(app: procrastinate.App, *, ending: str = "") -> None:
+    """Make procrastinate take the waiting session jobs in the runner's fair order (``domain.queue.fair_order``:
+    round robin across organizations, fewest running first), the order the embedded runner claims in.
 
-    procrastinate takes the job of highest priority first, and a priority is fixed when the job is deferred; the
-    fair order changes whenever a session starts or ends, so it is written again on each deferral and at the end
-    of each job. Two processes writing it at once each write an order that was right a moment ago. A failure is
-    logged: the jobs keep the order they had."""
+    procrastinate takes the job of highest priority first (then the oldest), and a priority is fixed when the job
+    is deferred, while the fair order changes as sessions come, start and end: it is checked on each deferral and
+    at the end of each job (``ending``: the session whose job is ending, no longer counted as running). Only when
+    procrastinate's order differs from it are the priorities written, ``-rank``; in the common case (one org
+    waiting, or a job taken from the front) nothing is written, so no worker's fetch finds the rows locked by the
+    update. Two processes writing at once each write an order that was right a moment ago. A failure is logged:
+    the jobs keep the order they had."""
     try:
         waiting = await app.connector.execute_query_all_async(_WAITING, queue=QUEUE)
-        if not waiting:
+        if len(waiting) < 2:
             return
-        running = await app.connector.execute_query_all_async(_RUNNING)
-        order = fair_order(
+        running = await app.connector.execute_query_all_async(_RUNNING, queue=QUEUE, ending=ending)
+        fair = fair_order(
             [(str(row["session_id"]), str(row["org_id"])) for row in waiting],
             {str(row["org_id"]): int(row["n"]) for row in running},
         )
-        priority = {session_id: -index for index, session_id in enumerate(order)}
+        taken = [str(row["session_id"]) for row in sorted(waiting, key=lambda row: (-row["priority"], row["id"]))]
+        if taken == fair:
+            return
+        priority = {session_id: -rank for rank, session_id in enumerate(fair)}
         changed = [
             (row["id"], priority[str(row["session_id"])])
             for row in waiting
             if row["priority"] != priority[str(row["session_id"])]
         ]
-        if changed:
-            await app.connector.execute_query_async(
-                _PRIORITIES, ids=[job_id for job_id, _ in changed], priorities=[value for _, value in changed]
-            )
+        await app.connector.execute_query_async(
+            _PRIORITIES, ids=[job_id for job_id, _ in changed], priorities=[value for _, value in changed]
+        )
     except ConnectorException as exc:
         log.warning("could not write the fair order of the waiting jobs", error=str(exc.__cause__ or exc)[:200])
 

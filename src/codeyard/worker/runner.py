@@ -67,7 +67,7 @@ class WorkerRunner(EmbeddedRunner):
             row = await self.services.runs.claim_session(session_id, self.runner_id, LEASE, take_over=dead)
             if row is None:
                 if ran and self.app is not None:
-                    await queue.reorder(self.app)  # one session fewer running in its org: the others move up
+                    await queue.reorder(self.app, ending=session_id)  # one fewer running in its org
                 return
             if dead is not None:
                 log.info("took over a session from a dead worker", session_id=session_id, previous=dead)
