@@ -25,6 +25,10 @@ from codeyard.services.workspace_git import WorkspaceGitError
 from codeyard.storage.tables import AgentSessionRow
 
 log = structlog.get_logger("codeyard.runner")
+UNCOUNTED_REMAINDER_S = 0.5
+"""Working time left after a run's last count (the outcome was counted just before it was stored) is written only
+from this long: a remainder of milliseconds is not worth a locked write at the end of every run (ACUs are counted
+in seconds of 900)."""
 
 NO_MODEL = (
     "I cannot start: no model is configured on this server. An administrator must set CODEYARD_MODEL "
@@ -118,7 +122,8 @@ class SessionRun:
         finally:
             if self.sandbox is not None:
                 await self.sandbox.kill_all()
-            await asyncio.shield(self.count_time())
+            if time.monotonic() - self._counted >= UNCOUNTED_REMAINDER_S:
+                await asyncio.shield(self.count_time())
 
     def _scrub(self, text: str) -> str:
         """A model error as the user sees it: without the model's address (an internal URL, perhaps with a key)."""

@@ -93,7 +93,10 @@ async def reorder(app: procrastinate.App, *, ending: str = "") -> None:
         waiting = await app.connector.execute_query_all_async(_WAITING, queue=QUEUE)
         if len(waiting) < 2:
             return
-        running = await app.connector.execute_query_all_async(_RUNNING, queue=QUEUE, ending=ending)
+        if len({row["org_id"] for row in waiting}) == 1:  # one org: the fair order is the order of arrival
+            running = []
+        else:
+            running = await app.connector.execute_query_all_async(_RUNNING, queue=QUEUE, ending=ending)
         fair = fair_order(
             [(str(row["session_id"]), str(row["org_id"])) for row in waiting],
             {str(row["org_id"]): int(row["n"]) for row in running},

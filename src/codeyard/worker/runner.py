@@ -62,9 +62,13 @@ class WorkerRunner(EmbeddedRunner):
         await self._attached.wait()
         ran = False
         while self.draining is None:
-            holder = await self.services.runs.holder(session_id)
-            dead = holder if holder is not None and not await self._alive(holder) else None
-            row = await self.services.runs.claim_session(session_id, self.runner_id, LEASE, take_over=dead)
+            dead = None
+            row = await self.services.runs.claim_session(session_id, self.runner_id, LEASE)
+            if row is None:  # at rest, or held: by a live runner, or by a dead one to take it from
+                holder = await self.services.runs.holder(session_id)
+                if holder is not None and not await self._alive(holder):
+                    dead = holder
+                    row = await self.services.runs.claim_session(session_id, self.runner_id, LEASE, take_over=dead)
             if row is None:
                 if ran and self.app is not None:
                     await queue.reorder(self.app, ending=session_id)  # one fewer running in its org
