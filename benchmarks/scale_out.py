@@ -1,16 +1,18 @@
 """The distributed mode: sessions completed per minute with one and with two workers, and takeover after kill -9.
 
-    CODEYARD_TEST_POSTGRES_URL=… .venv/bin/python -m benchmarks.scale_out [--sessions 48] [--concurrency 4] [--repeat 3]
+    CODEYARD_TEST_POSTGRES_URL=… .venv/bin/python -m benchmarks.scale_out [--rounds 12] [--concurrency 4] [--repeat 3]
 
 One ``serve --no-runner`` API replica and ``codeyard worker --concurrency N`` processes on a fresh PostgreSQL
 database, sessions run as procrastinate jobs. Each session makes three model calls with 300 ms of model latency
 each (two shell commands, then a final answer). Each repetition runs a batch on one worker, then starts a second
-worker and runs a new batch on both, then stops the second one (SIGTERM). The batch is many times the slots
-(48 sessions = 12 rounds of 4 slots, 6 of 8), so the ratio is not capped by the last, partly filled round. The
-figure is sessions finished per minute, from the first create to the last finish; medians of the repetitions,
-with the load average (the machine is shared). Takeover: a session in the middle of a long command, its worker
-killed with SIGKILL, with the default heartbeat settings; the time until the other worker took it over and until
-it finished there.
+worker and runs a batch on both, then stops the second one (SIGTERM). Each batch is ``--rounds`` sessions per slot
+(12 rounds: 48 sessions on one worker's 4 slots, 96 on two workers' 8), so both batches fill and drain their
+slots the same number of times and the ramp and the tail weigh the same in both. The figure is sessions finished
+per minute, from the first create to the last finish; medians of the repetitions, with the load average (the
+machine is shared). Beside it, the slots' use in the steady part of each batch (from the moment all slots are
+busy to the last claim): how many sessions ran on average. Takeover: a session in the middle of a long command,
+its worker killed with SIGKILL, with the default heartbeat settings; the time until the other worker took it over
+and until it finished there.
 """
 
 import argparse
@@ -44,25 +46,51 @@ def script() -> list[Step]:
     ]
 
 
-def run_batch(api: LiveServer, count: int, tag: str) -> tuple[float, int]:
-    """Sessions per minute for ``count`` sessions created at once, from the first create to the last finish; and the
-    most sessions seen running at once (the slots the queue kept busy)."""
+def run_batch(api: LiveServer, count: int, tag: str) -> float:
+    """Sessions per minute for ``count`` sessions created at once, from the first create to the last finish."""
     headers = {"Authorization": f"Bearer {api.org_key}"}
     base = f"{api.url}/v3/organizations/sessions"
     start = time.monotonic()
-    peak = 0
     with httpx2.Client(headers=headers, timeout=60) as http:
         for i in range(count):
             http.post(base, json={"prompt": f"BENCH-{tag}-{i} work", "tags": [tag]}).raise_for_status()
         while True:
             page = http.get(base, params={"tags": tag, "first": 200}).json()
             done = [s for s in page["items"] if s["status"] in ("exit", "error", "suspended")]
-            peak = max(peak, sum(1 for s in page["items"] if s["status"] in ("claimed", "running", "resuming")))
             assert all(s["status_detail"] == "finished" for s in done), done
             if len(done) == count:
                 break
             time.sleep(0.25)
-    return count / ((time.monotonic() - start) / 60), peak
+    return count / ((time.monotonic() - start) / 60)
+
+
+def steady_use(data_dir: Path, url: str, tag: str) -> float:
+    """How many of the batch's sessions ran at once on average, from the moment the most ran at once to the last
+    claim (each session counted from its first status change, the claim, to its last, the finish)."""
+    rows = query(
+        data_dir,
+        "SELECT e.session_id, min(e.created_at), max(e.created_at) FROM events e "
+        "JOIN sessions s ON s.id = e.session_id "
+        "WHERE s.prompt LIKE :p AND e.event_type = 'status_changed' GROUP BY e.session_id",
+        url,
+        p=f"BENCH-{tag}-%",
+    )
+    spans = [(float(begin), float(end)) for _, begin, end in rows]
+    changes = sorted([(begin, 1) for begin, _ in spans] + [(end, -1) for _, end in spans])
+    most = running = 0
+    for _, step in changes:
+        running += step
+        most = max(most, running)
+    last_claim = max(begin for begin, _ in spans)
+    area, running, full_from, previous = 0.0, 0, None, 0.0
+    for at, step in changes:
+        if full_from is not None:
+            area += running * (min(at, last_claim) - previous)
+            previous = min(at, last_claim)
+        running += step
+        if full_from is None and running == most:
+            full_from = previous = at
+    return area / (last_claim - full_from) if full_from is not None and last_claim > full_from else float(most)
 
 
 def stop_gracefully(worker: Worker) -> None:
@@ -111,7 +139,7 @@ def takeover(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sessions", type=int, default=48)
+    parser.add_argument("--rounds", type=int, default=12, help="sessions per slot in each batch")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
@@ -131,25 +159,26 @@ def main() -> None:
         "CODEYARD_BLOB_URL": str(tmp / "blobs"),
     }
     runs: list[tuple[float, float, float, float]] = []
-    peaks: list[tuple[int, int]] = []
+    uses: list[tuple[float, float]] = []
     workers: list[Worker] = []
     api = start_server(tmp / "api", env, args=["--no-runner"])
     try:
         workers.append(start_worker(tmp / "w1", env, args.concurrency))
         for r in range(args.repeat):
             load_one = os.getloadavg()[0]
-            one, peak_one = run_batch(api, args.sessions, f"one{r}")
+            one = run_batch(api, args.rounds * args.concurrency, f"one{r}")
             second = start_worker(tmp / f"w2-{r}", env, args.concurrency)
             workers.append(second)
             load_two = os.getloadavg()[0]
-            two, peak_two = run_batch(api, args.sessions, f"two{r}")
-            peaks.append((peak_one, peak_two))
+            two = run_batch(api, args.rounds * args.concurrency * 2, f"two{r}")
+            uses.append((steady_use(tmp / "api", url, f"one{r}"), steady_use(tmp / "api", url, f"two{r}")))
             stop_gracefully(second)
             workers.remove(second)
             runs.append((one, two, load_one, load_two))
             print(
                 f"run {r + 1}: 1 worker {one:.1f}/min (load {load_one:.1f}), 2 workers {two:.1f}/min "
-                f"(load {load_two:.1f}): {two / one:.2f}x; at most {peak_one} and {peak_two} sessions running at once",
+                f"(load {load_two:.1f}): {two / one:.2f}x; in the steady part {uses[-1][0]:.2f} of "
+                f"{args.concurrency} and {uses[-1][1]:.2f} of {2 * args.concurrency} slots busy",
                 flush=True,
             )
         workers.append(start_worker(tmp / "w3", env, args.concurrency))
@@ -165,7 +194,10 @@ def main() -> None:
     two = statistics.median(r[1] for r in runs)
     ratio = statistics.median(r[1] / r[0] for r in runs)
     print(f"machine: {machine()}")
-    print(f"{args.sessions} sessions per batch, 3 model calls of {LATENCY * 1000:.0f} ms each, {args.repeat} runs")
+    print(
+        f"{args.rounds} sessions per slot: batches of {args.rounds * args.concurrency} and "
+        f"{args.rounds * args.concurrency * 2}, 3 model calls of {LATENCY * 1000:.0f} ms each, {args.repeat} runs"
+    )
     print(f"--concurrency {args.concurrency} per worker")
     print(f"1 worker:  {one:.1f} sessions/min (median)")
     print(f"2 workers: {two:.1f} sessions/min (median), ratio {ratio:.2f}x (median of the runs' ratios)")
@@ -173,7 +205,10 @@ def main() -> None:
         f"load average during the batches: {min(min(r[2], r[3]) for r in runs):.1f}-"
         f"{max(max(r[2], r[3]) for r in runs):.1f}"
     )
-    print(f"most sessions running at once: {max(p[0] for p in peaks)} with 1 worker, {max(p[1] for p in peaks)} with 2")
+    print(
+        f"slots busy in the steady part (median): {statistics.median(u[0] for u in uses):.2f} of {args.concurrency} "
+        f"with 1 worker, {statistics.median(u[1] for u in uses):.2f} of {2 * args.concurrency} with 2"
+    )
     print(f"takeover after kill -9: taken over after {taken:.1f} s, finished after {finished:.1f} s")
 
 

@@ -104,6 +104,9 @@ def create_app(
         generate_unique_id_function=_operation_id,
         docs_url=None,
         redoc_url=None,
+        # FastAPI's OpenTelemetry hooks look for configured providers on every request; codeyard has its own
+        # access log and lifecycle lines and sets up no OpenTelemetry.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.codeyard = AppState(settings, services, RateLimiter(settings.rate_limit, settings.auth_failure_limit))
     errors.install(app)
