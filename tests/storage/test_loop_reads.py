@@ -7,14 +7,16 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.engine import Connection
+from sqlalchemy import func, select, table
 
 from codeyard.storage.db import Database
+from codeyard.storage.prepared import Prepared, Reader
+
+_COUNT = Prepared(select(func.count()).select_from(table("t")))
 
 
-def _count(conn: Connection) -> int:
-    return int(conn.execute(text("SELECT count(*) FROM t")).scalar_one())
+def _count(reader: Reader) -> int:
+    return int(reader.rows(_COUNT)[0][0])
 
 
 async def _database(tmp_path: Path) -> Database:
@@ -35,9 +37,9 @@ async def test_a_read_sees_committed_rows_and_runs_on_the_loop(tmp_path: Path) -
     try:
         seen: list[str] = []
 
-        def read(conn: Connection) -> int:
+        def read(reader: Reader) -> int:
             seen.append(threading.current_thread().name)
-            return _count(conn)
+            return _count(reader)
 
         assert await db.read_rows(read) == 5
         assert seen == [threading.main_thread().name]
@@ -63,9 +65,9 @@ async def test_a_read_that_finds_the_database_locked_waits_on_a_thread_not_on_th
                 await asyncio.sleep(0.01)
                 ticks += 1
 
-        def read(conn: Connection) -> int:
+        def read(reader: Reader) -> int:
             threads.append(threading.current_thread().name)
-            return _count(conn)
+            return _count(reader)
 
         async def release_later() -> None:
             await asyncio.sleep(1.0)

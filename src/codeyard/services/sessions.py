@@ -11,7 +11,6 @@ from typing import Any, Protocol, TypeVar
 
 import structlog
 from sqlalchemy import Select, bindparam, delete, func, select
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,6 +30,7 @@ from codeyard.services.pagination import MAX_PAGE, Page, decode_cursor, encode_c
 from codeyard.services.playbooks import macro_lookup
 from codeyard.services.principal import Principal
 from codeyard.storage.db import Database
+from codeyard.storage.prepared import Prepared, Reader
 from codeyard.storage.tables import (
     AgentSessionRow,
     EventRow,
@@ -353,15 +353,14 @@ class Sessions:
         """A session and, while it waits for a runner, its 1-based place in the queue, in one read."""
         normalized = normalize_session_id(session_id)
 
-        def read(conn: Connection) -> tuple[SessionView, int | None]:
-            row = None
-            if normalized is not None:
-                row = conn.execute(_VIEW, {"id": normalized, "org_id": org_id}).one_or_none()
-            if row is None:
+        def read(reader: Reader) -> tuple[SessionView, int | None]:
+            found = [] if normalized is None else reader.rows(_VIEW, {"id": normalized, "org_id": org_id})
+            if not found:
                 raise NotFoundError(f"session {session_id[:80]} not found")
+            row: SessionView = found[0]
             if row.status not in RUNNABLE or row.claimed_by is not None:
                 return row, None
-            order = _queue_order(conn)
+            order = _queue_order(reader)
             return row, order.index(row.id) + 1 if row.id in order else None
 
         return await self.db.read_rows(read)
@@ -442,7 +441,7 @@ class Sessions:
         """1-based position of unclaimed runnable sessions in the runner's fair order (``domain.queue``)."""
         if not session_ids:
             return {}
-        waiting = await self.db.read_batch(_queue_order)
+        waiting = await self.db.read_rows(_queue_order)
         wanted = set(session_ids)
         return {sid: i + 1 for i, sid in enumerate(waiting) if sid in wanted}
 
@@ -452,15 +451,15 @@ class Sessions:
         cursor = decode_cursor(after)
         normalized = normalize_session_id(session_id)
 
-        def read(conn: Connection) -> tuple[int, list[MessageView]]:
-            row = None
-            if normalized is not None:
-                row = conn.execute(_ID_AND_MESSAGE_COUNT, {"id": normalized, "org_id": org_id}).one_or_none()
-            if row is None:
+        def read(reader: Reader) -> tuple[int, list[MessageView]]:
+            rows = (
+                [] if normalized is None else reader.rows(_ID_AND_MESSAGE_COUNT, {"id": normalized, "org_id": org_id})
+            )
+            if not rows:
                 raise NotFoundError(f"session {session_id[:80]} not found")
-            found, total = row
+            found, total = rows[0]
             page = {"session_id": found, "after": -1 if cursor is None else cursor, "limit": first + 1}
-            return total, list(conn.execute(_MESSAGES, page).all())
+            return int(total), list(reader.rows(_MESSAGES, page))
 
         total, items = await self.db.read_rows(read)
         has_next = len(items) > first
@@ -729,7 +728,7 @@ class Sessions:
             s.add(SessionLabel(session_id=row.id, kind="repo", value=repo))
 
 
-_WAITING = (
+_WAITING = Prepared(
     select(AgentSessionRow.id, AgentSessionRow.org_id)
     .where(
         AgentSessionRow.status.in_(sorted(st.value for st in RUNNABLE)),
@@ -738,7 +737,7 @@ _WAITING = (
     )
     .order_by(AgentSessionRow.pk)
 )
-_RUNNING = (
+_RUNNING = Prepared(
     select(AgentSessionRow.org_id, func.count().label("n"))
     .where(AgentSessionRow.claimed_by.is_not(None))
     .group_by(AgentSessionRow.org_id)
@@ -746,10 +745,10 @@ _RUNNING = (
 """Built once: building a statement costs more than running it on a small queue (a hot read asks for both)."""
 
 
-def _queue_order(s: Session | Connection) -> list[str]:
+def _queue_order(reader: Reader) -> list[str]:
     """Every waiting session in the order the runner serves them (round-robin across organizations)."""
-    waiting = s.execute(_WAITING)
-    running = s.execute(_RUNNING)
+    waiting = reader.rows(_WAITING)
+    running = reader.rows(_RUNNING)
     return fair_order([(r.id, r.org_id) for r in waiting], {r.org_id: int(r.n) for r in running})
 
 
@@ -772,11 +771,13 @@ _VIEW_COLUMNS = (
 """The columns of ``SessionView``: a session read selects nothing else (not the prompt, the request, secrets)."""
 
 
-_VIEW = select(*_VIEW_COLUMNS).where(_T.id == bindparam("id"), _T.org_id == bindparam("org_id"))
-_ID_AND_MESSAGE_COUNT = select(
-    _T.id, select(func.count()).where(MessageRow.session_id == _T.id).scalar_subquery()
-).where(_T.id == bindparam("id"), _T.org_id == bindparam("org_id"))
-_MESSAGES = (
+_VIEW = Prepared(select(*_VIEW_COLUMNS).where(_T.id == bindparam("id"), _T.org_id == bindparam("org_id")))
+_ID_AND_MESSAGE_COUNT = Prepared(
+    select(_T.id, select(func.count()).where(MessageRow.session_id == _T.id).scalar_subquery()).where(
+        _T.id == bindparam("id"), _T.org_id == bindparam("org_id")
+    )
+)
+_MESSAGES = Prepared(
     select(MessageRow.pk, MessageRow.id, MessageRow.source, MessageRow.message, MessageRow.created_at)
     .where(MessageRow.session_id == bindparam("session_id"), MessageRow.pk > bindparam("after"))
     .order_by(MessageRow.pk)

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import fcntl
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,10 +22,11 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool, StaticPool
+from sqlalchemy.pool import NullPool, PoolProxiedConnection, StaticPool
 
 from codeyard.errors import ConflictError
 from codeyard.storage.notify import Listener
+from codeyard.storage.prepared import CoreReader, Reader, SqliteReader
 
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -49,7 +51,8 @@ class Database:
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._batch_engine: Engine | None = None
         self._snapshot_engine: Engine | None = None
-        self._on_loop_engine: Engine | None = None
+        self._on_loop: tuple[Engine, PoolProxiedConnection] | None = None
+        """SQLite: the engine and the one connection the event loop reads on (``read_rows``)."""
         self._listener: Listener | None = None
         self.commit_listeners: list[Callable[[], None]] = []
         """Called on the event loop after each write transaction of this process commits (the event feed's
@@ -115,37 +118,47 @@ class Database:
         session; the objects it returns stay usable afterwards."""
         return await asyncio.to_thread(self._run_snapshot, work)
 
-    async def read_rows(self, work: Callable[[Connection], T]) -> T:
-        """Like ``read_batch``, on a Core connection: for the hottest reads (a session, its messages), whose
-        ``work`` selects plain rows. The ORM's unit of work and its loading of entities cost more than the query.
+    async def read_rows(self, work: Callable[[Reader], T]) -> T:
+        """For the hottest reads (a session, its messages): ``work`` runs prepared statements
+        (``storage.prepared``) in one snapshot and gets plain rows. The ORM's unit of work and its loading of
+        entities cost more than the query.
 
-        On SQLite ``work`` runs on the event loop itself, on a connection of its own: a WAL snapshot read of a few
-        indexed rows from the page cache takes less than the hop to a worker thread and back (issue 12, "Hot
-        reads"). A reader waits on no writer in WAL mode; should SQLite still answer "busy" (a WAL reset in
-        flight), that connection gives up after ``LOOP_READ_BUSY_MS`` and the read goes to a worker thread."""
+        On SQLite ``work`` runs on the event loop itself, on a connection of its own, straight on the driver: a WAL
+        snapshot read of a few indexed rows from the page cache takes less than the hop to a worker thread and
+        back, and less than SQLAlchemy's execution machinery (issue 12, "Hot reads"). A reader waits on no writer in
+        WAL mode; should SQLite still answer "busy" (a WAL reset in flight), that connection gives up after
+        ``LOOP_READ_BUSY_MS`` and the read goes to a worker thread. On PostgreSQL it runs on a worker thread."""
         if self.is_sqlite:
             try:
-                with self._loop_engine().begin() as conn:
-                    return work(conn)
-            except OperationalError as exc:
-                if not _is_busy(exc):
+                return self._read_on_loop(work)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy_message(str(exc)):
+                    raise
+            except OperationalError as exc:  # raised while connecting, through SQLAlchemy
+                if not _is_busy_message(str(exc.orig)):
                     raise
         return await asyncio.to_thread(self._run_rows, work)
 
-    def _loop_engine(self) -> Engine:
-        """SQLite only: the one connection the event loop reads on (``read_rows``), never used by a thread."""
-        if self._on_loop_engine is None:
+    def _read_on_loop(self, work: Callable[[Reader], T]) -> T:
+        if self._on_loop is None:
             # No NUL stripping (SQLite compares a NUL in a bound value like any other character; it is stripped
-            # on writes so that both databases store the same text), and BEGIN straight on the driver's
-            # connection: SQLAlchemy's listeners cost as much as the statements.
+            # on writes so that both databases store the same text) and no SQLAlchemy events: the statements go
+            # to the driver (``SqliteReader``).
             engine = create_engine(
                 sync_url(self.url), poolclass=StaticPool, connect_args={"timeout": LOOP_READ_BUSY_MS / 1000}
             )
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "connect", _short_busy_timeout)
-            event.listen(engine, "begin", _driver_begin)
-            self._on_loop_engine = engine
-        return self._on_loop_engine
+            self._on_loop = (engine, engine.raw_connection())
+        engine, proxied = self._on_loop
+        conn = proxied.driver_connection
+        assert isinstance(conn, sqlite3.Connection)
+        conn.execute("BEGIN")
+        try:
+            return work(SqliteReader(conn, engine.dialect))
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")  # a read: nothing to keep
 
     def _snapshot(self) -> Engine:
         if self._snapshot_engine is None:
@@ -156,9 +169,9 @@ class Database:
         with Session(self._snapshot(), expire_on_commit=False) as session, session.begin():
             return work(session)
 
-    def _run_rows(self, work: Callable[[Connection], T]) -> T:
+    def _run_rows(self, work: Callable[[Reader], T]) -> T:
         with self._snapshot().begin() as conn:
-            return work(conn)
+            return work(CoreReader(conn))
 
     def _batch(self) -> Engine:
         if self._batch_engine is None:
@@ -213,7 +226,11 @@ class Database:
     async def dispose(self) -> None:
         if self._listener is not None:
             await self._listener.close()
-        for engine in (self._batch_engine, self._snapshot_engine, self._on_loop_engine):
+        if self._on_loop is not None:
+            self._on_loop[1].close()
+            self._on_loop[0].dispose()
+            self._on_loop = None
+        for engine in (self._batch_engine, self._snapshot_engine):
             if engine is not None:
                 engine.dispose()
         await self.write_engine.dispose()
@@ -267,15 +284,8 @@ def _short_busy_timeout(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def _driver_begin(conn: Connection) -> None:
-    dbapi_conn = conn.connection.dbapi_connection
-    assert dbapi_conn is not None
-    dbapi_conn.execute("BEGIN")
-
-
-def _is_busy(exc: OperationalError) -> bool:
-    message = str(exc.orig).lower()
-    return "locked" in message or "busy" in message
+def _is_busy_message(message: str) -> bool:
+    return "locked" in message.lower() or "busy" in message.lower()
 
 
 def sync_url(url: str) -> str:
