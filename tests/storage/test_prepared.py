@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from codeyard.cli.server import prepare
@@ -82,3 +83,17 @@ async def test_the_driver_rows_are_sqlalchemy_s_rows(tmp_path: Path) -> None:
     finally:
         driver.close()
         engine.dispose()
+
+
+def test_a_missing_parameter_is_an_error_not_an_empty_answer(tmp_path: Path) -> None:
+    driver = sqlite3.connect(tmp_path / "empty.sqlite")
+    try:
+        driver.execute(
+            "CREATE TABLE messages (pk INTEGER, id TEXT, source TEXT, message TEXT, created_at REAL, session_id TEXT)"
+        )
+        reader = SqliteReader(driver, create_engine("sqlite://").dialect)
+        with pytest.raises(KeyError, match="after"):
+            reader.rows(_MESSAGES, {"session_id": "s", "limit": 2})
+        assert reader.rows(_MESSAGES, {"session_id": "s", "after": -1, "limit": 2}) == []
+    finally:
+        driver.close()

@@ -32,6 +32,8 @@ class _Compiled:
     sql: str
     names: tuple[str, ...]
     """The positional parameters in order."""
+    required: frozenset[str]
+    """Those the caller must give."""
     literals: dict[str, Any]
     """The values of the statement's own parameters (an ``IN`` list): the caller's are looked up first."""
     row: Callable[..., Any]
@@ -43,12 +45,13 @@ class Prepared:
 
     def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         self.statement = statement
-        self._compiled: dict[int, _Compiled] = {}
+        self._compiled: dict[tuple[type[Dialect], str], _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
-        found = self._compiled.get(id(dialect))
+        key = (type(dialect), dialect.paramstyle)
+        found = self._compiled.get(key)
         if found is None:
-            found = self._compiled[id(dialect)] = _compile(self.statement, dialect)
+            found = self._compiled[key] = _compile(self.statement, dialect)
         return found
 
 
@@ -60,7 +63,9 @@ def _compile(statement: Select[*tuple[Any, ...]], dialect: Dialect) -> _Compiled
     columns = compiled._result_columns
     processors = tuple(column.type._cached_result_processor(dialect, None) for column in columns)
     row = namedtuple("PreparedRow", [column.keyname for column in columns], rename=True)  # type: ignore[misc]
-    return _Compiled(str(compiled), names, dict(compiled.construct_params(_check=False)), row, processors)
+    required = frozenset(name for name in names if name in compiled.binds and compiled.binds[name].required)
+    literals = {name: value for name, value in compiled.construct_params(_check=False).items() if name not in required}
+    return _Compiled(str(compiled), names, required, literals, row, processors)
 
 
 class CoreReader:
@@ -83,6 +88,8 @@ class SqliteReader:
     def rows(self, query: Prepared, params: Mapping[str, Any] | None = None) -> Sequence[Any]:
         compiled = query.compiled(self.dialect)
         given = params or {}
+        if missing := compiled.required - given.keys():
+            raise KeyError(f"a value is required for the parameters {sorted(missing)}")
         args = [given[name] if name in given else compiled.literals[name] for name in compiled.names]
         fetched = self.conn.execute(compiled.sql, args).fetchall()
         make, processors = compiled.row, compiled.processors
