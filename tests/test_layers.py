@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
         "storage.checkpoints",
     },
     "scheduler": {"services", "domain", "config", "errors"},
-    "worker": {"runner", "services", "config", "errors"},
+    "worker": {"runner", "services", "domain", "config", "errors"},
     "api": {"services", "domain", "config", "errors", "storage.tables", "storage.db"},
     "sdk": set(),
     "handoff": {"sdk"},
