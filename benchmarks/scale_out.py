@@ -10,7 +10,8 @@ rounds: 48 sessions on one worker's 4 slots, 96 on two workers' 8), so both batc
 same number of times and the ramp and the tail weigh the same in both. The figure is sessions finished per minute,
 from the first create to the last session's final status event; medians of the repetitions, with the load average
 (the machine is shared). Beside it, the slots' use in the steady part of each batch (from the moment all slots are
-busy to the last claim): how many sessions ran on average. Takeover: a session in the middle of a long command, its
+busy to the last claim): how many sessions ran on average. Two rounds on the first worker before the runs warm the
+processes up; they are not measured. Takeover: a session in the middle of a long command, its
 worker killed with SIGKILL, with the default heartbeat settings; the time until the other worker took it over and
 until it finished there."""
 
@@ -173,6 +174,7 @@ def main() -> None:
     api = start_server(tmp / "api", env, args=["--no-runner"])
     try:
         workers.append(start_worker(tmp / "w1", env, args.concurrency))
+        run_batch(api, 2 * args.concurrency, "warm-up", url)  # first sessions of new processes: not measured
         for r in range(args.repeat):
             load_one = os.getloadavg()[0]
             one = run_batch(api, args.rounds * args.concurrency, f"one{r}", url)
