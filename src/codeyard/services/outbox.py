@@ -81,14 +81,18 @@ async def enqueue(s: AsyncSession, org_id: str, event_type: str, data: dict[str,
 
 def enqueue_core(conn: Connection, session_id: str, event_type: str, data: dict[str, Any], *, now: float) -> None:
     """The same on a Core connection (the runner's per-step batch), the org read from the session."""
-    org_id = conn.execute(_ORG_OF_SESSION, {"session_id": session_id}).scalar_one_or_none()
-    if org_id is None or conn.execute(_HAS_WEBHOOK, {"org_id": org_id}).scalar_one_or_none() is None:
+    org_id = conn.execute(_ORG_WITH_WEBHOOK, {"session_id": session_id}).scalar_one_or_none()
+    if org_id is None:
         return
     conn.execute(insert(WebhookMessage).values(**_row(org_id, event_type, data, now)))
 
 
 _HAS_WEBHOOK = select(Webhook.pk).where(Webhook.org_id == bindparam("org_id")).limit(1)
-_ORG_OF_SESSION = select(AgentSessionRow.org_id).where(AgentSessionRow.id == bindparam("session_id"))
+_ORG_WITH_WEBHOOK = select(AgentSessionRow.org_id).where(
+    AgentSessionRow.id == bindparam("session_id"),
+    select(Webhook.pk).where(Webhook.org_id == AgentSessionRow.org_id).exists(),
+)
+"""The session's org, if it has a webhook (one statement on the runner's per-step path)."""
 
 
 def session_data(row: AgentSessionRow) -> dict[str, Any]:
