@@ -149,7 +149,11 @@ class Database:
             )
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "connect", _short_busy_timeout)
-            self._on_loop = (engine, engine.raw_connection())
+            try:
+                self._on_loop = (engine, engine.raw_connection())
+            except BaseException:
+                engine.dispose()  # connecting found the database busy: the next read tries again
+                raise
         engine, proxied = self._on_loop
         conn = proxied.driver_connection
         assert isinstance(conn, sqlite3.Connection)
