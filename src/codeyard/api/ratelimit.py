@@ -42,10 +42,13 @@ class MovingWindow:
         self._hits: dict[str, deque[float]] = {}
         self._until_sweep = SWEEP_EVERY
 
+    def now(self) -> float:
+        return self._clock()
+
     def hit(self, key: str) -> tuple[bool, int, float]:
         """Count one hit of ``key`` if the window allows it: ``(allowed, remaining, reset)``, where ``reset`` is
         the time at which the oldest hit in the window leaves it (a refused caller may try again then)."""
-        now = self._clock()
+        now = self.now()
         self._until_sweep -= 1
         if self._until_sweep <= 0:
             self._sweep(now)
@@ -94,5 +97,5 @@ class RateLimiter:
 
     @staticmethod
     def _error(detail: str, window: MovingWindow, reset: float) -> RateLimitedError:
-        retry_after = max(1, math.ceil(reset - time.time()))
+        retry_after = max(1, math.ceil(reset - window.now()))
         return RateLimitedError(detail, retry_after=retry_after, limit=window.amount, reset=math.ceil(reset))
