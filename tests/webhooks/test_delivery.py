@@ -29,7 +29,7 @@ class Clock:
 def deliverer_for(api: ApiEnv, clock: Clock, *, timeout: float = 1.0, allow_private: bool = True) -> Deliverer:
     webhooks = Webhooks(api.db, api.services.vault, clock, allow_private=True, retry_window=86400.0)
     sender = Sender(timeout=timeout, allow_private=allow_private)
-    return Deliverer(webhooks, sender, poll=0.05, timeout=timeout, clock=clock)
+    return Deliverer(webhooks, sender, poll=0.05, listened_poll=0.05, timeout=timeout, clock=clock)
 
 
 async def settle(deliverer: Deliverer) -> None:
@@ -139,6 +139,28 @@ async def test_a_500_and_a_timeout_are_retried_with_backoff(hooks_api: ApiEnv, r
     got = receiver.wait_for(lambda got: len(got) == 1, timeout=5)
     assert got[0]["body"]["type"] == "session.created"
     assert receiver.attempts == 3
+
+
+async def test_a_running_deliverer_retries_when_the_attempt_falls_due_not_at_its_poll(
+    hooks_api: ApiEnv, receiver: WebhookReceiver
+) -> None:
+    """Started as the server starts it, with a poll of a minute: the new message wakes it at once (the commit in
+    this process), and the retry after the 500 comes at its time (about 5 s later), not at the next poll."""
+    api = hooks_api
+    made = await hook(api, receiver, event_types=["session.created"])
+    receiver.script = [500, 200]
+    webhooks = Webhooks(api.db, api.services.vault, time.time, allow_private=True, retry_window=86400.0)
+    deliverer = Deliverer(webhooks, Sender(timeout=1.0, allow_private=True), poll=60, listened_poll=60, timeout=1.0)
+    await deliverer.start()
+    try:
+        await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "Retry on time"})
+        got = await asyncio.to_thread(receiver.wait_for, lambda got: len(got) == 1, timeout=30)
+    finally:
+        await deliverer.stop()
+    assert got[0]["body"]["type"] == "session.created"
+    assert receiver.attempts == 2
+    [item] = await deliveries(api, made["webhook_id"])
+    assert (item["status"], item["attempts"]) == ("succeeded", 2)
 
 
 async def test_retries_go_on_for_the_whole_window_then_stop(hooks_api: ApiEnv, receiver: WebhookReceiver) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeyard.domain.ids import new_id
@@ -217,18 +217,15 @@ class Webhooks:
         return Page(rows, encode_cursor(rows[-1].pk) if has_next and rows else None, has_next, total)
 
     # -- the deliverer's side ------------------------------------------------------------------------------
-    async def work(self) -> tuple[bool, bool]:
-        """One cheap read: are there new outbox messages, and is any delivery due now?"""
-        now = self.clock()
+    async def work(self) -> tuple[bool, float | None]:
+        """One cheap read: are there new outbox messages, and when is the next delivery due (``None``: none is
+        pending; a time at or before now: one is due now). A claimed delivery is due again when its lease ends."""
         d = WebhookDelivery
+        due_at = case((d.lease_until > d.next_attempt_at, d.lease_until), else_=d.next_attempt_at)
         async with self.db.read() as s:
             new = await s.scalar(select(WebhookMessage.pk).where(WebhookMessage.dispatched_at.is_(None)).limit(1))
-            due = await s.scalar(
-                select(d.pk)
-                .where(d.status == "pending", d.next_attempt_at <= now, d.lease_until.is_(None) | (d.lease_until < now))
-                .limit(1)
-            )
-        return new is not None, due is not None
+            next_due = await s.scalar(select(func.min(due_at)).where(d.status == "pending"))
+        return new is not None, None if next_due is None else float(next_due)
 
     async def take(self, limit: int, lease: float, *, fan_out: int = 0) -> list[Job]:
         """In one write transaction: fan up to ``fan_out`` new outbox messages out to their webhooks, then claim up

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +20,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool, PoolProxiedConnection, StaticPool
@@ -31,11 +32,14 @@ from codeyard.storage.prepared import CoreReader, Reader, SqliteReader
 T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 726_143_001
+IDLE_PING_S = 1.0
+"""A pooled PostgreSQL connection idle longer than this is pinged before use (``_ping_after_idle``)."""
 
 
 class Database:
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, idle_ping: float = IDLE_PING_S) -> None:
         self.url = url
+        self.idle_ping = idle_ping
         self.is_sqlite = url.startswith("sqlite")
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
@@ -43,9 +47,10 @@ class Database:
             self.read_engine = self._sqlite_engine(url, "BEGIN", echo)
         else:
             self.write_engine = create_async_engine(
-                url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True, json_serializer=_json_without_nul
+                url, echo=echo, pool_size=10, max_overflow=20, pool_use_lifo=True, json_serializer=_json_without_nul
             )
             _strip_nul_from_parameters(self.write_engine.sync_engine)
+            _ping_after_idle(self.write_engine.sync_engine, idle_ping)
             self.read_engine = self.write_engine
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -194,9 +199,10 @@ class Database:
     def _sync_engine(self, begin: str) -> Engine:
         if not self.is_sqlite:
             engine = create_engine(
-                sync_url(self.url), pool_size=8, max_overflow=8, pool_pre_ping=True, json_serializer=_json_without_nul
+                sync_url(self.url), pool_size=8, max_overflow=8, pool_use_lifo=True, json_serializer=_json_without_nul
             )
             _strip_nul_from_parameters(engine)
+            _ping_after_idle(engine, self.idle_ping)
             return engine
         engine = create_engine(
             sync_url(self.url),
@@ -266,6 +272,31 @@ def _strip_nul_from_parameters(engine: Engine) -> None:
         if executemany and isinstance(parameters, list):
             return statement, [_without_nul(p) for p in parameters]
         return statement, _without_nul(parameters)
+
+
+def _ping_after_idle(engine: Engine, idle: float) -> None:
+    """SQLAlchemy's ``pool_pre_ping``, for connections idle longer than ``idle`` seconds only (the pools are LIFO, so
+    a busy process keeps reusing the same few). ``pool_pre_ping`` costs a round trip at every checkout: it was one
+    statement in five of a busy worker's. A connection left idle (a restart, a proxy's idle timeout) is pinged and
+    replaced before use when the ping fails. One used within the last ``idle`` seconds is not: should the server
+    go away in that moment, its statement fails once, and SQLAlchemy then drops every older connection of the
+    pool."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if engine.dialect.is_disconnect(exc, dbapi_connection, None):
+                raise DisconnectionError(f"a pooled connection was closed while idle: {exc}") from exc
+            raise
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

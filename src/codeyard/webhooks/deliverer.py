@@ -1,10 +1,13 @@
 """The deliverer: fans new outbox messages out to webhooks and sends due deliveries, each in its own task.
 
-It wakes every ``poll`` seconds (or at once when ``wake()`` is called in this process), so a message written by
-another process is seen within one poll. On PostgreSQL it also wakes at once for a message written by any process:
+It wakes at once when a commit in this process wrote outbox messages, when the next pending delivery is due (a
+retry's time, or the end of a dead deliverer's lease), and every ``poll`` seconds, so that on SQLite a message written
+by another process is seen within one poll. On PostgreSQL it also wakes at once for a message written by any process:
 the outbox's insert trigger NOTIFYs ``codeyard_webhooks`` at commit, and the process's LISTEN connection
-(``storage.notify``) calls it. A crash loses nothing: messages stay in the outbox until fanned out,
-and a claimed delivery whose deliverer died is taken over when its lease ends.
+(``storage.notify``) calls it (and once after each connect), so there the poll is only a fallback, at least
+``LISTENED_POLL`` seconds apart: an idle server does not query the outbox ten times a second in every process.
+A crash loses nothing: messages stay in the outbox until fanned out, and a claimed delivery whose deliverer died is
+taken over when its lease ends.
 """
 
 import asyncio
@@ -25,6 +28,8 @@ FAN_OUT_BATCH = 500
 RETENTION = 7 * 86400.0
 """Finished deliveries stay listed this long (seconds) by default; ``CODEYARD_WEBHOOK_DELIVERY_RETENTION_DAYS``."""
 PRUNE_EVERY = 3600.0
+LISTENED_POLL = 5.0
+"""Seconds between fallback looks where LISTEN/NOTIFY reports every process's new messages (PostgreSQL)."""
 
 
 class Deliverer:
@@ -34,6 +39,7 @@ class Deliverer:
         sender: Sender,
         *,
         poll: float,
+        listened_poll: float = LISTENED_POLL,
         timeout: float,
         concurrency: int = 32,
         clock: Clock = system_clock,
@@ -42,6 +48,7 @@ class Deliverer:
         self.webhooks = webhooks
         self.sender = sender
         self.poll = poll
+        self.listened_poll = listened_poll
         self.lease = timeout + 30.0
         self.concurrency = concurrency
         self.clock = clock
@@ -53,6 +60,12 @@ class Deliverer:
         self._pruned_at = 0.0
         self._new = False
         """A commit in this process wrote outbox messages: the next round fans out without looking first."""
+        self._listened = False
+        """LISTEN/NOTIFY reports other processes' messages: the poll is only a fallback."""
+        self._next_due: float | None = None
+        """When the next pending delivery is due, as the last round saw it."""
+        self._recheck = False
+        """The last round fanned out or claimed: the next one comes after ``poll`` to see what is left."""
 
     def wake(self) -> None:
         self._wake.set()
@@ -72,6 +85,7 @@ class Deliverer:
         if listener is not None:  # PostgreSQL: messages written by other processes (and once after each connect)
             local = self._unsubscribe
             remote = listener.subscribe(outbox.NOTIFY_CHANNEL, self._written)
+            self._listened = True
 
             def unsubscribe() -> None:
                 local()
@@ -108,8 +122,15 @@ class Deliverer:
                 else:
                     log.exception("webhook delivery round failed; retrying")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll)
+                await asyncio.wait_for(self._wake.wait(), self._wait())
             self._wake.clear()
+
+    def _wait(self) -> float:
+        """Seconds until the next round unless something wakes it: the poll, or less when a delivery falls due."""
+        wait = max(self.poll, self.listened_poll) if self._listened and not self._recheck else self.poll
+        if self._next_due is not None and self._next_due > self.clock():
+            wait = min(wait, self._next_due - self.clock())
+        return wait
 
     async def round(self) -> None:
         """Fan out what is new, then start the due deliveries this process has room for (and, once an hour,
@@ -117,12 +138,16 @@ class Deliverer:
         if self.clock() - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = self.clock()
             await self.webhooks.prune(self.retention)
+        self._recheck = False
         if self._new:
             self._new, new, due = False, True, True
+            self._next_due = None
         else:
-            new, due = await self.webhooks.work()
+            new, self._next_due = await self.webhooks.work()
+            due = self._next_due is not None and self._next_due <= self.clock()
         if not (new or due):
             return
+        self._recheck = True
         room = self.concurrency - len(self.in_flight)
         for job in await self.webhooks.take(room, self.lease, fan_out=FAN_OUT_BATCH if new else 0):
             task = asyncio.create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
