@@ -2,15 +2,16 @@
 service user, user and for the whole enterprise, with the ACU limits of the reference.
 
 One ACU is 15 minutes of agent working time (contract §4); the runner counts working time into
-``sessions.acus_consumed`` and, through ``record_usage`` in the same transaction, into one ``acu_usage`` row per
+``sessions.acus_consumed`` and, through ``add_usage`` in the same transaction, into one ``acu_usage`` row per
 session and day. Days are cut at midnight Pacific (08:00 UTC), as in Devin's reports.
 """
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
 from codeyard.errors import NotFoundError
@@ -34,25 +35,28 @@ def day_of(epoch: float) -> int:
     return int((epoch - DAY_OFFSET) // DAY) * DAY + DAY_OFFSET
 
 
-async def record_usage(s: AsyncSession, row: AgentSessionRow, acus: float, now: float) -> None:
-    """Add ``acus`` to the session's usage of today (inside the caller's write transaction)."""
+def add_usage(conn: Connection, session: Any, acus: float, now: float) -> None:
+    """Add ``acus`` to the session's usage of today, inside the caller's write transaction. ``session`` has the
+    session's ``id``, ``org_id``, ``service_user_id`` and ``user_id``; the caller has just updated its row, so a
+    second count for the same session waits for this transaction and the two cannot both insert today's row."""
     if acus <= 0:
         return
     day = day_of(now)
-    usage = await s.scalar(select(AcuUsage).where(AcuUsage.session_id == row.id, AcuUsage.day == day))
-    if usage is None:
-        s.add(
-            AcuUsage(
-                org_id=row.org_id,
-                session_id=row.id,
-                service_user_id=row.service_user_id,
-                user_id=row.user_id,
-                day=day,
-                acus=acus,
-            )
+    added = conn.execute(
+        update(AcuUsage).where(AcuUsage.session_id == session.id, AcuUsage.day == day).values(acus=AcuUsage.acus + acus)
+    )
+    if added.rowcount:
+        return
+    conn.execute(
+        insert(AcuUsage).values(
+            org_id=session.org_id,
+            session_id=session.id,
+            service_user_id=session.service_user_id,
+            user_id=session.user_id,
+            day=day,
+            acus=acus,
         )
-    else:
-        usage.acus += acus
+    )
 
 
 @dataclass(frozen=True)

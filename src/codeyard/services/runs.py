@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,11 +20,12 @@ from codeyard.errors import ConflictError, NotFoundError
 from codeyard.services import outbox
 from codeyard.services.attachments import Attachments
 from codeyard.services.clock import Clock, system_clock
-from codeyard.services.consumption import record_usage
+from codeyard.services.consumption import add_usage
 from codeyard.services.crypto import Vault
 from codeyard.services.events import DEFAULT_DETAIL_CHARS, Category, add_event, clip_details
 from codeyard.services.sessions import apply_state, state_of
 from codeyard.storage.db import Database
+from codeyard.storage.prepared import Prepared
 from codeyard.storage.tables import AgentSessionRow, Attachment, EventRow, HistoryRow, MessageRow
 
 S, D = SessionStatus, StatusDetail
@@ -293,46 +294,24 @@ class Runs:
             return row
 
     async def control(self, session_id: str, runner_id: str) -> Control:
-        async with self.db.read() as s:
-            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id))
-            pending = await s.scalar(
-                select(func.count())
-                .select_from(MessageRow)
-                .where(MessageRow.session_id == session_id, MessageRow.source == "user", MessageRow.consumed.is_(False))
-            )
+        """What the agent must know before its next step (one statement: the runner asks before every step)."""
+        rows = await self.db.read_rows(lambda reader: reader.rows(_CONTROL, {"session_id": session_id}))
+        row = rows[0] if rows else None
         if row is None:
             return Control("the session no longer exists", 0)
-        state = state_of(row)
+        state = SessionState(S(row.status), D(row.status_detail) if row.status_detail else None, row.is_archived)
         if state.terminated:
             return Control("terminated by the user", 0)
-        if row.is_archived:
+        if state.is_archived:
             return Control("archived", 0)
         if row.claimed_by != runner_id:
             return Control("another runner holds the session", 0)
-        return Control(None, int(pending or 0))
+        return Control(None, int(row.pending or 0))
 
     # -- the journal: history, messages, events --------------------------------------------------------
     async def history(self, session_id: str) -> list[dict[str, Any]]:
-        async with self.db.read() as s:
-            rows = await s.scalars(
-                select(HistoryRow.item).where(HistoryRow.session_id == session_id).order_by(HistoryRow.seq)
-            )
-            return list(rows)
-
-    async def _append(self, s: AsyncSession, session_id: str, items: Sequence[dict[str, Any]], now: float) -> None:
-        """Append history items; ``sessions.history_length`` numbers them, so no ``max(seq)`` scan is needed."""
-        if not items:
-            return
-        length = await s.scalar(
-            update(AgentSessionRow)
-            .where(AgentSessionRow.id == session_id)
-            .values(history_length=AgentSessionRow.history_length + len(items))
-            .returning(AgentSessionRow.history_length),
-            execution_options={"synchronize_session": False},
-        )
-        first = int(length or 0) - len(items)
-        for i, item in enumerate(items):
-            s.add(HistoryRow(session_id=session_id, seq=first + i, item=item, created_at=now))
+        rows = await self.db.read_rows(lambda reader: reader.rows(_HISTORY, {"session_id": session_id}))
+        return [row.item for row in rows]
 
     async def record(
         self,
@@ -350,27 +329,18 @@ class Runs:
         per step: this is the runner's hot path, so it uses Core statements rather than ORM loads).
         """
         now = self.clock()
-        t = AgentSessionRow
         limit = self.detail_chars
-        pending = (
-            select(func.count())
-            .select_from(MessageRow)
-            .where(MessageRow.session_id == session_id, MessageRow.source == "user", MessageRow.consumed.is_(False))
-            .scalar_subquery()
-        )
+        step_values = {
+            "session_id": session_id,
+            "runner_id": runner_id,
+            "input_tokens": tokens[0],
+            "output_tokens": tokens[1],
+            "items": len(items),
+            "now": now,
+        }
 
         def step(conn: Connection) -> Row[Any] | None:
-            held = conn.execute(
-                update(t)
-                .where(t.id == session_id, t.claimed_by == runner_id)
-                .values(
-                    input_tokens=t.input_tokens + tokens[0],
-                    output_tokens=t.output_tokens + tokens[1],
-                    history_length=t.history_length + len(items),
-                    updated_at=now,
-                )
-                .returning(t.status, t.status_detail, t.is_archived, t.history_length, pending.label("pending"))
-            ).first()
+            held = conn.execute(_RECORD_STEP, step_values).first()
             if held is None:
                 return None
             if items:
@@ -428,36 +398,53 @@ class Runs:
     async def absorb_user_messages(self, session_id: str, runner_id: str, wrap: Any) -> list[str]:
         """Move the user's new messages into the agent's history, exactly once (one transaction).
 
-        ``wrap(text) -> dict`` turns a message into a history item.
+        ``wrap(text) -> dict`` turns a message into a history item. Core statements in one batch: the runner asks at
+        every turn, and most turns find nothing.
         """
         now = self.clock()
-        async with self.db.write() as s:
-            await self._held(s, session_id, runner_id)
-            rows = list(
-                await s.scalars(
-                    select(MessageRow)
-                    .where(
-                        MessageRow.session_id == session_id, MessageRow.source == "user", MessageRow.consumed.is_(False)
-                    )
-                    .order_by(MessageRow.pk)
-                )
+
+        def absorb(conn: Connection) -> list[str]:
+            holder = conn.execute(_HOLDER_FOR_UPDATE, {"session_id": session_id}).first()
+            if holder is None:
+                raise NotFoundError(f"session {session_id} not found")
+            if holder.claimed_by != runner_id:
+                raise LeaseLostError(f"session {session_id} is no longer held by this runner")
+            rows = conn.execute(_UNCONSUMED, {"session_id": session_id}).all()
+            if not rows:
+                return []
+            conn.execute(update(MessageRow).where(MessageRow.pk.in_([r.pk for r in rows])).values(consumed=True))
+            length = conn.execute(
+                update(AgentSessionRow)
+                .where(AgentSessionRow.id == session_id)
+                .values(history_length=AgentSessionRow.history_length + len(rows))
+                .returning(AgentSessionRow.history_length)
+            ).scalar_one()
+            first = int(length) - len(rows)
+            conn.execute(
+                insert(HistoryRow),
+                [
+                    {"session_id": session_id, "seq": first + i, "item": wrap(r.message), "created_at": now}
+                    for i, r in enumerate(rows)
+                ],
             )
-            for row in rows:
-                row.consumed = True
-            await self._append(s, session_id, [wrap(r.message) for r in rows], now)
             return [r.message for r in rows]
 
+        return await self.db.write_batch(absorb)
+
     async def add_working_time(self, session_id: str, seconds: float) -> float:
-        """Count working time; returns ``acus_consumed``."""
-        async with self.db.write() as s:
-            # Locked: the runner's timer and its last count at the end of a run may add at the same moment.
-            row = await s.scalar(select(AgentSessionRow).where(AgentSessionRow.id == session_id).with_for_update())
+        """Count working time; returns ``acus_consumed``. One ``UPDATE``, atomic on both databases (the runner's
+        timer and its last count at the end of a run may add at the same moment), then today's usage row."""
+        seconds = max(0.0, seconds)
+        now = self.clock()
+
+        def count(conn: Connection) -> float:
+            row = conn.execute(_ADD_WORKING_TIME, {"session_id": session_id, "seconds": seconds}).first()
             if row is None:
                 return 0.0
-            row.working_seconds += max(0.0, seconds)
-            row.acus_consumed = row.working_seconds / ACU_SECONDS
-            await record_usage(s, row, max(0.0, seconds) / ACU_SECONDS, self.clock())
-            return row.acus_consumed
+            add_usage(conn, row, seconds / ACU_SECONDS, now)
+            return float(row.acus_consumed)
+
+        return await self.db.write_batch(count)
 
     async def set_structured_output(self, session_id: str, runner_id: str, value: Any) -> None:
         now = self.clock()
@@ -621,6 +608,60 @@ async def _take(s: AsyncSession, row: AgentSessionRow, runner_id: str, lease: fl
         await apply_state(s, row, state.claim(), now)
     row.claimed_by = runner_id
     row.lease_until = now + lease
+
+
+_t = AgentSessionRow
+_PENDING = (
+    select(func.count())
+    .select_from(MessageRow)
+    .where(MessageRow.session_id == _t.id, MessageRow.source == "user", MessageRow.consumed.is_(False))
+    .scalar_subquery()
+)
+"""The user's messages not yet in the agent's history, of the session in the outer statement."""
+
+_RECORD_STEP = (
+    update(_t)
+    .where(_t.id == bindparam("session_id"), _t.claimed_by == bindparam("runner_id"))
+    .values(
+        input_tokens=_t.input_tokens + bindparam("input_tokens"),
+        output_tokens=_t.output_tokens + bindparam("output_tokens"),
+        history_length=_t.history_length + bindparam("items"),
+        updated_at=bindparam("now"),
+    )
+    .returning(_t.status, _t.status_detail, _t.is_archived, _t.history_length, _PENDING.label("pending"))
+)
+"""``Runs.record``'s first statement, built once: it runs at every step of every session."""
+
+_CONTROL = Prepared(
+    select(_t.status, _t.status_detail, _t.is_archived, _t.claimed_by, _PENDING.label("pending")).where(
+        _t.id == bindparam("session_id")
+    )
+)
+
+_HOLDER_FOR_UPDATE = select(_t.claimed_by).where(_t.id == bindparam("session_id")).with_for_update()
+"""The session's holder, its row locked until the transaction ends (the lease's fence for a write)."""
+
+_UNCONSUMED = (
+    select(MessageRow.pk, MessageRow.message)
+    .where(
+        MessageRow.session_id == bindparam("session_id"), MessageRow.source == "user", MessageRow.consumed.is_(False)
+    )
+    .order_by(MessageRow.pk)
+)
+
+_HISTORY = Prepared(
+    select(HistoryRow.item).where(HistoryRow.session_id == bindparam("session_id")).order_by(HistoryRow.seq)
+)
+
+_ADD_WORKING_TIME = (
+    update(_t)
+    .where(_t.id == bindparam("session_id"))
+    .values(
+        working_seconds=_t.working_seconds + bindparam("seconds"),
+        acus_consumed=(_t.working_seconds + bindparam("seconds")) / ACU_SECONDS,
+    )
+    .returning(_t.id, _t.org_id, _t.service_user_id, _t.user_id, _t.acus_consumed)
+)
 
 
 def _event_row(
