@@ -345,6 +345,29 @@ def test_the_hand_back_panel_shows_the_changes_with_downloads_and_commands(
     assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width} px)"
 
 
+def test_the_hand_back_panel_says_why_when_the_changes_cannot_be_read(
+    page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer, shots: Path, tmp_path: Path
+) -> None:
+    """The browser's request for ``…/changes`` is answered with a problem (as a server whose workspace is gone
+    answers): the panel shows the problem's detail instead of staying hidden."""
+    app = make_repo(tmp_path / "app")
+    model_server.add_script("NO-CHANGES", [Step.text("Done here.")])
+    session = create_with(api, {"prompt": "NO-CHANGES: look", "repos": [app]})
+    detail = "the session's workspace is not on this server, and it has no checkpoint"
+    problem = {"type": "about:blank", "title": "Not Found", "status": 404, "detail": detail}
+
+    def refuse(route: Any) -> None:
+        route.fulfill(status=404, content_type="application/problem+json", body=json.dumps(problem))
+
+    page.route("**/sessions/*/changes", refuse)
+    sign_in(page, server)
+    page.goto(page_of(session))
+    expect(page.locator("#status")).to_contain_text("finished", timeout=60_000)
+    expect(page.locator("#handback")).to_be_visible()
+    expect(page.locator("#changes-error")).to_have_text("Could not read the agent's changes: " + detail)
+    page.screenshot(path=str(shots / "session-changes-error-1280.png"), full_page=True)
+
+
 def test_a_session_without_repositories_has_no_hand_back_panel(
     page: Any, server: LiveServer, api: httpx2.Client, model_server: FakeModelServer
 ) -> None:

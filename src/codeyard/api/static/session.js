@@ -157,7 +157,15 @@
   async function loadChanges() {
     if (!session || !(session.repos || []).length) return;  // nothing was cloned: nothing to hand back
     let result;
-    try { result = await cy.api(cy.orgPath(org, "/sessions/" + SESSION_ID + "/changes")); } catch (err) { return; }
+    try {
+      result = await cy.api(cy.orgPath(org, "/sessions/" + SESSION_ID + "/changes"));
+    } catch (err) {
+      // Say why instead of leaving the panel out: what was shown before stays, marked as possibly stale.
+      $("changes-error").textContent = "Could not read the agent's changes: " + err.message;
+      $("handback").hidden = false;
+      return;
+    }
+    $("changes-error").textContent = "";
     const items = result.items || [];
     const key = JSON.stringify(items);
     if (key === changesShown) return;  // unchanged: leave the panel (and any selection in it) alone
