@@ -19,9 +19,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from detect_secrets.core.scan import scan_diff
-from detect_secrets.settings import default_settings
-
 from codeyard.handoff.collect import Collected, display_name
 from codeyard.handoff.git import GitError, git
 
@@ -133,6 +130,8 @@ def scan(
     `history`, when the caller has read the commits already (`History`), stands for `collected.commits`.
     Raises GitError when git fails, ScanError when anything else does.
     """
+    from detect_secrets.settings import default_settings  # on first scan: with requests, some 25 MB of modules
+
     known = {value: f"value of {name}" for name, value in (known_secrets or {}).items() if value}
     try:
         with default_settings() as settings:  # once per scan: entering it costs more than a small diff's scan
@@ -310,6 +309,8 @@ def _is_env_file(path: str) -> bool:
 
 def _detect_secrets(diff: str) -> Iterator[tuple[str, int, str, str]]:
     """(path, line, kind, value) for each secret detect-secrets finds on an added line (in `scan`'s settings)."""
+    from detect_secrets.core.scan import scan_diff
+
     for secret in scan_diff(diff):
         if secret.is_added and secret.secret_value:
             yield secret.filename, secret.line_number, secret.type, secret.secret_value

@@ -1,14 +1,21 @@
-"""Building a `Model` from the `CODEYARD_MODEL*` settings, which the entry point reads into a `ModelConfig`."""
+"""Building a `Model` from the `CODEYARD_MODEL*` settings, which the entry point reads into a `ModelConfig`.
+
+Only the configured provider's module (and its SDK) is imported: the two SDKs are large (``anthropic`` alone is some
+3,500 modules and 60 MB), and a process that runs sessions forks for every sandboxed command, which costs in
+proportion to its memory."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from codeyard.agent.model import Model, ModelConfigError
-from codeyard.agent.providers.anthropic_messages import AnthropicMessagesModel
-from codeyard.agent.providers.openai_chat import OpenAIChatModel
 from codeyard.agent.providers.retry import RetryNotice, RetryPolicy
+
+if TYPE_CHECKING:
+    from codeyard.agent.providers.anthropic_messages import AnthropicMessagesModel
+    from codeyard.agent.providers.openai_chat import OpenAIChatModel
 
 _PROVIDERS = ("openai", "anthropic")
 VALID_FORMS = (
@@ -51,7 +58,15 @@ def create_model(config: ModelConfig, *, on_retry: Callable[[RetryNotice], None]
     policy = RetryPolicy(
         max_retries=config.max_retries, base_delay=config.retry_base_delay, max_delay=config.retry_max_delay
     )
-    provider_class = OpenAIChatModel if provider == "openai" else AnthropicMessagesModel
+    provider_class: type[OpenAIChatModel] | type[AnthropicMessagesModel]
+    if provider == "openai":
+        from codeyard.agent.providers.openai_chat import OpenAIChatModel
+
+        provider_class = OpenAIChatModel
+    else:
+        from codeyard.agent.providers.anthropic_messages import AnthropicMessagesModel
+
+        provider_class = AnthropicMessagesModel
     return provider_class(
         model=model,
         base_url=config.base_url,
