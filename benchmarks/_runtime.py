@@ -22,7 +22,8 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
 
 
-def runtime_server(data_dir: Path, model: FakeModelServer, **env: str) -> LiveServer:
+def runtime_env(model: FakeModelServer, **env: str) -> dict[str, str]:
+    """A benchmark server's settings: the scripted model, no scheduler, a rate limit no run reaches, and ``env``."""
     base = {
         "CODEYARD_MODEL": "openai:scripted",
         "CODEYARD_MODEL_BASE_URL": model.base_url,
@@ -31,7 +32,11 @@ def runtime_server(data_dir: Path, model: FakeModelServer, **env: str) -> LiveSe
         "CODEYARD_RATE_LIMIT": "1000000/minute",
         "CODEYARD_LOG_FORMAT": "json",
     }
-    return start_server(data_dir, base | env)
+    return base | env
+
+
+def runtime_server(data_dir: Path, model: FakeModelServer, **env: str) -> LiveServer:
+    return start_server(data_dir, runtime_env(model, **env))
 
 
 def make_repo(path: Path) -> Path:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx2
 
-from benchmarks._runtime import machine
+from benchmarks._runtime import machine, runtime_env
 from tests.conftest import LiveServer, start_server, stop_server
 from tests.databases import drop_all, fresh_postgres_url, query
 from tests.fakes.model_server import FakeModelServer, Step
@@ -44,6 +44,11 @@ def script() -> list[Step]:
         Step.delay(LATENCY),
         Step.text("done"),
     ]
+
+
+def distributed_env(model: FakeModelServer, url: str, blobs: Path) -> dict[str, str]:
+    """The settings of the API replica and the workers: one PostgreSQL database, one blob directory."""
+    return runtime_env(model, CODEYARD_DATABASE_URL=url, CODEYARD_SANDBOX_BACKEND="local", CODEYARD_BLOB_URL=str(blobs))
 
 
 def run_batch(api: LiveServer, count: int, tag: str, url: str) -> float:
@@ -157,17 +162,7 @@ def main() -> None:
     url = fresh_postgres_url()
     model = FakeModelServer().start()
     model.set_default_script(script())
-    env = {
-        "CODEYARD_DATABASE_URL": url,
-        "CODEYARD_MODEL": "openai:scripted",
-        "CODEYARD_MODEL_BASE_URL": model.base_url,
-        "CODEYARD_MODEL_API_KEY": "bench",
-        "CODEYARD_SCHEDULER_ENABLED": "false",
-        "CODEYARD_RATE_LIMIT": "1000000/minute",
-        "CODEYARD_LOG_FORMAT": "json",
-        "CODEYARD_SANDBOX_BACKEND": "local",
-        "CODEYARD_BLOB_URL": str(tmp / "blobs"),
-    }
+    env = distributed_env(model, url, tmp / "blobs")
     runs: list[tuple[float, float, float, float]] = []
     uses: list[tuple[float, float]] = []
     workers: list[Worker] = []

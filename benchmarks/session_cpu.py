@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from benchmarks._runtime import machine
-from benchmarks.scale_out import run_batch, script
+from benchmarks.scale_out import distributed_env, run_batch, script
 from tests.conftest import start_server, stop_server
 from tests.databases import drop_all, fresh_postgres_url
 from tests.fakes.model_server import FakeModelServer
@@ -63,17 +63,7 @@ def main() -> None:
     url = fresh_postgres_url()
     model = FakeModelServer().start()
     model.set_default_script(script())
-    env = {
-        "CODEYARD_DATABASE_URL": url,
-        "CODEYARD_MODEL": "openai:scripted",
-        "CODEYARD_MODEL_BASE_URL": model.base_url,
-        "CODEYARD_MODEL_API_KEY": "bench",
-        "CODEYARD_SCHEDULER_ENABLED": "false",
-        "CODEYARD_RATE_LIMIT": "1000000/minute",
-        "CODEYARD_LOG_FORMAT": "json",
-        "CODEYARD_SANDBOX_BACKEND": "local",
-        "CODEYARD_BLOB_URL": str(tmp / "blobs"),
-    }
+    env = distributed_env(model, url, tmp / "blobs")
     api = start_server(tmp / "api", env, args=["--no-runner"])
     worker = start_worker(tmp / "w1", env, args.concurrency)
     try:
