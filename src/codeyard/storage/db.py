@@ -320,7 +320,8 @@ def _short_busy_timeout(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _is_busy_message(message: str) -> bool:
-    return "locked" in message.lower() or "busy" in message.lower()
+    lowered = message.lower()
+    return "locked" in lowered or "busy" in lowered
 
 
 def sync_url(url: str) -> str:
