@@ -366,6 +366,10 @@ def test_the_hand_back_panel_says_why_when_the_changes_cannot_be_read(
     expect(page.locator("#handback")).to_be_visible()
     expect(page.locator("#changes-error")).to_have_text("Could not read the agent's changes: " + detail)
     page.screenshot(path=str(shots / "session-changes-error-1280.png"), full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=str(shots / "session-changes-error-390.png"), full_page=True)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width} px)"
 
 
 def test_a_session_without_repositories_has_no_hand_back_panel(

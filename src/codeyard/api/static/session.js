@@ -160,7 +160,7 @@
     try {
       result = await cy.api(cy.orgPath(org, "/sessions/" + SESSION_ID + "/changes"));
     } catch (err) {
-      // Say why instead of leaving the panel out: what was shown before stays, marked as possibly stale.
+      // Say why instead of leaving the panel out; what was shown before stays, below the error.
       $("changes-error").textContent = "Could not read the agent's changes: " + err.message;
       $("handback").hidden = false;
       return;
