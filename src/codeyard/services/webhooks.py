@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from codeyard.domain.ids import new_id
@@ -218,13 +218,20 @@ class Webhooks:
 
     # -- the deliverer's side ------------------------------------------------------------------------------
     async def work(self) -> tuple[bool, float | None]:
-        """One cheap read: are there new outbox messages, and when is the next delivery due (``None``: none is
-        pending; a time at or before now: one is due now). A claimed delivery is due again when its lease ends."""
+        """One cheap read: are there new outbox messages, and when is the next delivery not claimed by a live
+        deliverer due (``None``: none; a time at or before now: one is due now). The earliest such delivery, from the
+        ``(status, next_attempt_at)`` index, however many are pending. A claimed delivery is counted once its lease
+        ran out; one still leased is not (its deliverer is sending it)."""
+        now = self.clock()
         d = WebhookDelivery
-        due_at = case((d.lease_until > d.next_attempt_at, d.lease_until), else_=d.next_attempt_at)
         async with self.db.read() as s:
             new = await s.scalar(select(WebhookMessage.pk).where(WebhookMessage.dispatched_at.is_(None)).limit(1))
-            next_due = await s.scalar(select(func.min(due_at)).where(d.status == "pending"))
+            next_due = await s.scalar(
+                select(d.next_attempt_at)
+                .where(d.status == "pending", d.lease_until.is_(None) | (d.lease_until < now))
+                .order_by(d.next_attempt_at)
+                .limit(1)
+            )
         return new is not None, None if next_due is None else float(next_due)
 
     async def take(self, limit: int, lease: float, *, fan_out: int = 0) -> list[Job]:

@@ -1,13 +1,12 @@
 """The deliverer: fans new outbox messages out to webhooks and sends due deliveries, each in its own task.
 
-It wakes at once when a commit in this process wrote outbox messages, when the next pending delivery is due (a
-retry's time, or the end of a dead deliverer's lease), and every ``poll`` seconds, so that on SQLite a message written
-by another process is seen within one poll. On PostgreSQL it also wakes at once for a message written by any process:
-the outbox's insert trigger NOTIFYs ``codeyard_webhooks`` at commit, and the process's LISTEN connection
-(``storage.notify``) calls it (and once after each connect), so there the poll is only a fallback, at least
-``LISTENED_POLL`` seconds apart: an idle server does not query the outbox ten times a second in every process.
-A crash loses nothing: messages stay in the outbox until fanned out, and a claimed delivery whose deliverer died is
-taken over when its lease ends.
+It wakes at once when a commit in this process wrote outbox messages, when the next pending delivery falls due (a
+retry's time), and every ``poll`` seconds, so that on SQLite a message written by another process is seen within one
+poll. On PostgreSQL it also wakes at once for a message written by any process: the outbox's insert trigger NOTIFYs
+``codeyard_webhooks`` at commit, and the process's LISTEN connection (``storage.notify``) calls it (and once after
+each connect), so there the poll is only a fallback, at least ``LISTENED_POLL`` seconds apart: an idle server does
+not query the outbox ten times a second in every process. A crash loses nothing: messages stay in the outbox until
+fanned out, and a claimed delivery whose deliverer died is taken over at the first look after its lease ends.
 """
 
 import asyncio
