@@ -165,6 +165,30 @@ async def test_a_running_deliverer_retries_when_the_attempt_falls_due_not_at_its
     assert receiver.attempts == 2 and item["attempts"] == 2
 
 
+async def test_a_delivery_claimed_by_a_deliverer_that_died_is_sent_once_its_lease_ends(
+    hooks_api: ApiEnv, receiver: WebhookReceiver
+) -> None:
+    api = hooks_api
+    made = await hook(api, receiver, event_types=["session.created"])
+    await api.client.post(api.org_path("/sessions"), headers=api.auth(), json={"prompt": "Orphaned delivery"})
+    clock = Clock()
+    dead = deliverer_for(api, clock)
+    [_] = await dead.webhooks.take(1, dead.lease, fan_out=500)  # claimed, then its process died before sending
+    other = deliverer_for(api, clock)
+    try:
+        await settle(other)
+        assert receiver.attempts == 0  # still leased to the dead one
+        clock.now += dead.lease + 1
+        await settle(other)
+    finally:
+        await other.stop()
+        await dead.sender.close()
+    got = receiver.wait_for(lambda got: len(got) == 1, timeout=5)
+    assert got[0]["body"]["type"] == "session.created" and receiver.attempts == 1
+    [item] = await deliveries(api, made["webhook_id"])
+    assert item["status"] == "succeeded"
+
+
 async def test_retries_go_on_for_the_whole_window_then_stop(hooks_api: ApiEnv, receiver: WebhookReceiver) -> None:
     api = hooks_api
     made = await hook(api, receiver, event_types=["session.created"])
